@@ -1,0 +1,298 @@
+"""What an engineer edits: departments, targets and settings under `config/`.
+
+Loaded at DAG parse time, so only YAML and the standard library here. Every problem
+raises `ConfigError` naming the file, the entry and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from credit_sync.schema import META_COLUMNS, Kind, field_map
+
+PROJECT_HOME = Path(os.environ.get("CREDIT_SYNC_HOME", Path(__file__).resolve().parents[2]))
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("CREDIT_SYNC_CONFIG_DIR", PROJECT_HOME / "config"))
+
+
+def sql_dir() -> Path:
+    return Path(os.environ.get("CREDIT_SYNC_SQL_DIR", PROJECT_HOME / "sql"))
+
+
+def expectations_dir() -> Path:
+    return Path(os.environ.get("CREDIT_SYNC_EXPECTATIONS_DIR", PROJECT_HOME / "expectations"))
+
+
+class ConfigError(ValueError):
+    pass
+
+
+_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+_LEADING_COMMENTS = re.compile(r"^\s*(--[^\n]*\n|/\*.*?\*/|\s)*", re.S)
+
+
+@dataclass(frozen=True)
+class KindSource:
+    kind: Kind
+    sql_path: Path
+    mappings: dict[str, dict[str, str]] = field(default_factory=dict)
+    watermark_column: str = "updated_at"
+    tiebreak_column: str = "source_key"
+
+    def read_sql(self) -> str:
+        return self.sql_path.read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Department:
+    code: str
+    name: str
+    credit_code: str
+    conn_id: str
+    kinds: dict[Kind, KindSource]
+    schedule: str | None = "@daily"
+    enabled: bool = True
+    public_cleared_default: bool = False
+    chunk_size: int = 5000
+
+    @property
+    def dag_id(self) -> str:
+        return f"credit_sync_dept_{self.code}"
+
+
+@dataclass(frozen=True)
+class Target:
+    code: str
+    name: str
+    channel: str  # service | database | file
+    conn_id: str
+    public: bool
+    kinds: tuple[Kind, ...] = (Kind.PERMIT, Kind.PENALTY)
+    batch_size: int = 500
+    enabled: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    timezone: str = "Asia/Shanghai"
+    late_after_working_days: int = 7
+    # Months a penalty stays public when the source leaves CF_GSJZQ empty, by grade.
+    publicity_months: dict[str, int] = field(
+        default_factory=lambda: {"轻微": 3, "一般": 12, "严重": 36}
+    )
+    # Which grade each penalty category falls under; the longest period wins.
+    penalty_grades: dict[str, str] = field(default_factory=dict)
+    default_grade: str = "一般"
+    uscc_allow_list: tuple[str, ...] = ()
+
+
+_DEPT_KEYS = {
+    "code",
+    "name",
+    "credit_code",
+    "conn_id",
+    "kinds",
+    "schedule",
+    "enabled",
+    "public_cleared_default",
+    "chunk_size",
+}
+_KIND_KEYS = {"sql", "mappings", "watermark", "tiebreak"}
+_TARGET_KEYS = {
+    "code",
+    "name",
+    "channel",
+    "conn_id",
+    "public",
+    "kinds",
+    "batch_size",
+    "enabled",
+    "options",
+}
+_CHANNELS = {"service", "database", "file"}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _check_keys(path: Path, where: str, entry: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(entry) - allowed)
+    if unknown:
+        raise ConfigError(f"{path}: {where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def check_select(sql: str) -> str | None:
+    """Why `sql` is not a single SELECT statement, or None when it is."""
+    body = _LEADING_COMMENTS.sub("", sql).strip().rstrip(";").strip()
+    if not re.match(r"(?is)^(select|with)\b", body):
+        return "must be a single SELECT statement"
+    if ";" in _strip_literals(body):
+        return "must contain exactly one statement (found ';' inside)"
+    return None
+
+
+def _strip_literals(sql: str) -> str:
+    return re.sub(r"'(?:[^']|'')*'", "''", re.sub(r"--[^\n]*", "", sql))
+
+
+def _load_kind(path: Path, dept: str, kind_name: str, raw: Any) -> KindSource:
+    where = f"department {dept!r}, kind {kind_name!r}"
+    try:
+        kind = Kind(kind_name)
+    except ValueError:
+        raise ConfigError(f"{path}: department {dept!r}: unknown kind {kind_name!r}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: {where}: expected a mapping")
+    _check_keys(path, where, raw, _KIND_KEYS)
+    if "sql" not in raw:
+        raise ConfigError(f"{path}: {where}: missing key 'sql'")
+    sql_path = sql_dir() / raw["sql"]
+    if not sql_path.is_file():
+        raise ConfigError(f"{path}: {where}: SQL file not found: {sql_path}")
+    problem = check_select(sql_path.read_text(encoding="utf-8"))
+    if problem:
+        raise ConfigError(f"{path}: {where}: {sql_path.name} {problem}")
+    known = field_map(kind)
+    mappings = raw.get("mappings") or {}
+    for canonical, table in mappings.items():
+        if canonical not in known:
+            raise ConfigError(f"{path}: {where}: mapping for unknown canonical field {canonical!r}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {where}: mapping {canonical!r} must be a mapping")
+    return KindSource(
+        kind=kind,
+        sql_path=sql_path,
+        mappings={c: {str(k): str(v) for k, v in t.items()} for c, t in mappings.items()},
+        watermark_column=raw.get("watermark", "updated_at"),
+        tiebreak_column=raw.get("tiebreak", "source_key"),
+    )
+
+
+def load_departments(path: Path | None = None) -> list[Department]:
+    path = path or config_dir() / "departments.yaml"
+    entries = _read_yaml(path).get("departments") or []
+    departments: list[Department] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(entries):
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: departments[{i}]: expected a mapping")
+        code = raw.get("code")
+        where = f"department {code!r}" if code else f"departments[{i}]"
+        _check_keys(path, where, raw, _DEPT_KEYS)
+        for key in ("code", "name", "credit_code", "conn_id", "kinds"):
+            if not raw.get(key):
+                raise ConfigError(f"{path}: {where}: missing key {key!r}")
+        if not _CODE_RE.match(str(code)):
+            raise ConfigError(f"{path}: {where}: code must match {_CODE_RE.pattern}")
+        if code in seen:
+            raise ConfigError(f"{path}: {where}: duplicate department code")
+        seen.add(code)
+        kinds = {Kind(k): _load_kind(path, code, k, v) for k, v in raw["kinds"].items()}
+        departments.append(
+            Department(
+                code=code,
+                name=str(raw["name"]),
+                credit_code=str(raw["credit_code"]),
+                conn_id=str(raw["conn_id"]),
+                kinds=kinds,
+                schedule=raw.get("schedule", "@daily"),
+                enabled=bool(raw.get("enabled", True)),
+                public_cleared_default=bool(raw.get("public_cleared_default", False)),
+                chunk_size=int(raw.get("chunk_size", 5000)),
+            )
+        )
+    return departments
+
+
+def load_targets(path: Path | None = None) -> list[Target]:
+    path = path or config_dir() / "targets.yaml"
+    targets: list[Target] = []
+    for i, raw in enumerate(_read_yaml(path).get("targets") or []):
+        code = raw.get("code") if isinstance(raw, dict) else None
+        where = f"target {code!r}" if code else f"targets[{i}]"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: {where}: expected a mapping")
+        _check_keys(path, where, raw, _TARGET_KEYS)
+        for key in ("code", "name", "channel", "conn_id"):
+            if not raw.get(key):
+                raise ConfigError(f"{path}: {where}: missing key {key!r}")
+        if raw["channel"] not in _CHANNELS:
+            raise ConfigError(f"{path}: {where}: channel must be one of {sorted(_CHANNELS)}")
+        if not _CODE_RE.match(str(code)):
+            raise ConfigError(f"{path}: {where}: code must match {_CODE_RE.pattern}")
+        targets.append(
+            Target(
+                code=code,
+                name=str(raw["name"]),
+                channel=raw["channel"],
+                conn_id=str(raw["conn_id"]),
+                public=bool(raw.get("public", False)),
+                kinds=tuple(Kind(k) for k in raw.get("kinds", ["permit", "penalty"])),
+                batch_size=int(raw.get("batch_size", 500)),
+                enabled=bool(raw.get("enabled", True)),
+                options=dict(raw.get("options") or {}),
+            )
+        )
+    return targets
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    path = path or config_dir() / "settings.yaml"
+    if not path.exists():
+        return Settings()
+    raw = _read_yaml(path)
+    _check_keys(path, "settings", raw, set(Settings.__dataclass_fields__))
+    if "uscc_allow_list" in raw:
+        raw["uscc_allow_list"] = tuple(raw["uscc_allow_list"] or ())
+    return Settings(**raw)
+
+
+@cache
+def departments() -> tuple[Department, ...]:
+    return tuple(load_departments())
+
+
+@cache
+def targets() -> tuple[Target, ...]:
+    return tuple(load_targets())
+
+
+@cache
+def settings() -> Settings:
+    return load_settings()
+
+
+def department(code: str) -> Department:
+    for dept in departments():
+        if dept.code == code:
+            return dept
+    raise ConfigError(f"unknown department {code!r}")
+
+
+def target(code: str) -> Target:
+    for tgt in targets():
+        if tgt.code == code:
+            return tgt
+    raise ConfigError(f"unknown target {code!r}")
+
+
+__all__ = ["META_COLUMNS", "ConfigError", "Department", "KindSource", "Settings", "Target"]

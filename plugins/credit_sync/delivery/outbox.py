@@ -1,0 +1,191 @@
+"""The outbox: one row per (target, record version, operation), the single source of truth
+for what each target should have, has, and refused.
+
+Rows are written in the same transaction that marks a record valid, so a record is never
+valid without its deliveries queued. The idempotency key (record id + content hash +
+operation) is what the platform de-duplicates on: re-sending a row after a lost response
+is harmless, and an unchanged record never gets a second row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from credit_sync.config import Target
+from credit_sync.schema import STATUS_REVOKED, Kind, key_fields
+from credit_sync.staging.store import utcnow
+from credit_sync.staging.tables import outbox
+
+PENDING, SENT, ACCEPTED, REJECTED, FAILED, SUPERSEDED = (
+    "pending",
+    "sent",
+    "accepted",
+    "rejected",
+    "failed",
+    "superseded",
+)
+OPEN_STATES = (PENDING, SENT)
+UPSERT, WITHDRAW = "upsert", "withdraw"
+
+
+@dataclass(frozen=True)
+class RecordVersion:
+    """What the outbox needs to know about a validated record."""
+
+    record_id: str
+    department: str
+    kind: str
+    content_hash: str
+    payload: dict
+    public_cleared: bool
+    publicity_end: date | None = None  # penalties only
+
+
+def idempotency_key(record_id: str, content_hash: str, operation: str) -> str:
+    return f"{record_id}#{content_hash[:20]}#{operation}"
+
+
+def wanted_operation(record: RecordVersion, target: Target, as_of: date) -> str:
+    """What the target should hold for this record version."""
+    status = record.payload.get(key_fields(record.kind).status)
+    if target.public:
+        expired = record.publicity_end is not None and record.publicity_end < as_of
+        if not record.public_cleared or status == STATUS_REVOKED or expired:
+            return WITHDRAW
+    # The provincial platform keeps history: a revocation reaches it as a status change.
+    return UPSERT
+
+
+def _history(conn: Connection, target: str, record_ids: Sequence[str]) -> dict[str, dict]:
+    """Per record on one target: the newest live (not superseded) row, and whether the
+    target may be showing the record now (its newest accepted-or-sent row is an upsert)."""
+    history: dict[str, dict] = {}
+    for chunk_start in range(0, len(record_ids), 500):
+        chunk = record_ids[chunk_start : chunk_start + 500]
+        rows = conn.execute(
+            sa.select(
+                outbox.c.id,
+                outbox.c.record_id,
+                outbox.c.operation,
+                outbox.c.state,
+                outbox.c.idempotency_key,
+            )
+            .where(
+                outbox.c.target == target,
+                outbox.c.record_id.in_(chunk),
+                outbox.c.state != SUPERSEDED,
+            )
+            .order_by(outbox.c.id)
+        ).mappings()
+        for row in rows:
+            entry = history.setdefault(row["record_id"], {"latest": None, "shown": False})
+            entry["latest"] = dict(row)
+            if row["state"] in (ACCEPTED, SENT):
+                entry["shown"] = row["operation"] == UPSERT
+    return history
+
+
+def enqueue(
+    conn: Connection, records: Iterable[RecordVersion], targets: Sequence[Target], as_of: date
+) -> dict[str, int]:
+    """Queue what each target is missing; returns rows queued per target."""
+    records = list(records)
+    now = utcnow()
+    queued: dict[str, int] = {}
+    for target in targets:
+        mine = [r for r in records if Kind(r.kind) in target.kinds]
+        if not target.enabled or not mine:
+            continue
+        history = _history(conn, target.code, [r.record_id for r in mine])
+        rows, superseded = [], []
+        for record in mine:
+            operation = wanted_operation(record, target, as_of)
+            key = idempotency_key(record.record_id, record.content_hash, operation)
+            seen = history.get(record.record_id, {"latest": None, "shown": False})
+            previous = seen["latest"]
+            if previous and previous["idempotency_key"] == key:
+                continue  # already queued or delivered: never twice
+            if previous and previous["state"] == PENDING:
+                superseded.append(previous["id"])  # never sent: replace it
+            if operation == WITHDRAW and not seen["shown"]:
+                continue  # the target does not show it: nothing to take down
+            rows.append(
+                {
+                    "target": target.code,
+                    "record_id": record.record_id,
+                    "department": record.department,
+                    "kind": record.kind,
+                    "content_hash": record.content_hash,
+                    "operation": operation,
+                    "idempotency_key": key,
+                    "state": PENDING,
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        if superseded:
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.id.in_(superseded), outbox.c.state == PENDING)
+                .values(state=SUPERSEDED, updated_at=now)
+            )
+        if rows:
+            conn.execute(outbox.insert(), rows)
+        queued[target.code] = len(rows)
+    return queued
+
+
+def claim(conn: Connection, target: str, kind: str, limit: int) -> list[dict]:
+    """The next open rows of one target and kind, oldest first.
+
+    `sent` rows are included: a row left `sent` means an earlier attempt's answer was
+    lost, and resending it under the same idempotency key is exactly what makes that safe.
+    """
+    return [
+        dict(r)
+        for r in conn.execute(
+            sa.select(outbox)
+            .where(
+                outbox.c.target == target, outbox.c.kind == kind, outbox.c.state.in_(OPEN_STATES)
+            )
+            .order_by(outbox.c.id)
+            .limit(limit)
+        ).mappings()
+    ]
+
+
+def mark(conn: Connection, ids: Sequence[int], state: str, **values: object) -> None:
+    if not ids:
+        return
+    now = utcnow()
+    extra = {"completed_at": now} if state in (ACCEPTED, REJECTED, SUPERSEDED) else {}
+    conn.execute(
+        outbox.update()
+        .where(outbox.c.id.in_(list(ids)))
+        .values(state=state, updated_at=now, **extra, **values)
+    )
+
+
+def mark_each(conn: Connection, updates: Sequence[dict]) -> None:
+    """Per-row outcomes: dicts with b_id, state, platform_code, platform_message."""
+    if not updates:
+        return
+    now = utcnow()
+    conn.execute(
+        outbox.update()
+        .where(outbox.c.id == sa.bindparam("b_id"))
+        .values(
+            state=sa.bindparam("state"),
+            platform_code=sa.bindparam("platform_code"),
+            platform_message=sa.bindparam("platform_message"),
+            updated_at=now,
+            completed_at=now,
+        ),
+        list(updates),
+    )

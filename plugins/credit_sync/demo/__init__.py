@@ -1,0 +1,1 @@
+"""Demo: department databases with realistic data, and the runner behind `make demo`."""

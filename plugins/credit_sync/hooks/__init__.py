@@ -1,0 +1,1 @@
+"""Thin Airflow hooks: turn Airflow Connections into engines and HTTP clients."""

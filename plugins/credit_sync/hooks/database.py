@@ -1,0 +1,68 @@
+"""SQLAlchemy engines from Airflow Connections (department sources, the staging store).
+
+The URL is built from the connection; credentials never appear in code, config or logs.
+Supported `conn_type`s map to SQLAlchemy dialects; any other database can be reached by
+putting a SQLAlchemy scheme (`"sqlalchemy_scheme": "oracle+oracledb"`) in the extra.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from airflow.sdk import BaseHook
+from sqlalchemy.engine import URL, Engine
+
+SCHEMES = {
+    "sqlite": "sqlite",
+    "postgres": "postgresql+psycopg2",
+    "postgresql": "postgresql+psycopg2",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+    "oracle": "oracle+oracledb",
+    "mssql": "mssql+pymssql",
+    "kingbase": "postgresql+psycopg2",  # Kingbase speaks the PostgreSQL protocol
+    "dm": "dm+dmPython",
+}
+
+
+def connection_url(conn: Any) -> URL:
+    """A SQLAlchemy URL for an Airflow connection (`conn` is an airflow.sdk Connection)."""
+    extra = conn.extra_dejson or {}
+    scheme = extra.get("sqlalchemy_scheme") or SCHEMES.get(conn.conn_type)
+    if not scheme:
+        raise ValueError(
+            f"connection {conn.conn_id!r}: conn_type {conn.conn_type!r} has no SQLAlchemy "
+            "dialect; set extra.sqlalchemy_scheme"
+        )
+    if scheme == "sqlite":
+        return URL.create("sqlite", database=conn.host or conn.schema)
+    query = {k: str(v) for k, v in (extra.get("query") or {}).items()}
+    if scheme.startswith("mysql") and "charset" not in query:
+        query["charset"] = "utf8mb4"
+    return URL.create(
+        scheme,
+        username=conn.login or None,
+        password=conn.password or None,
+        host=conn.host or None,
+        port=conn.port or None,
+        database=conn.schema or None,
+        query=query,
+    )
+
+
+class DatabaseHook(BaseHook):
+    """An engine on the database of one Airflow connection."""
+
+    conn_name_attr = "conn_id"
+    hook_name = "credit-sync database"
+
+    def __init__(self, conn_id: str) -> None:
+        super().__init__()
+        self.conn_id = conn_id
+
+    def get_engine(self, **kwargs: Any) -> Engine:
+        url = connection_url(self.get_connection(self.conn_id))
+        if url.get_backend_name() != "sqlite":
+            kwargs.setdefault("pool_pre_ping", True)
+        return sa.create_engine(url, **kwargs)

@@ -1,0 +1,1 @@
+"""The pipeline's own database: staged records, failures, outbox, watermarks."""

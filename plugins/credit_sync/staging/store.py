@@ -1,0 +1,79 @@
+"""Engine and migrations of the staging store: a SQLite file by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from functools import cache
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from credit_sync.config import PROJECT_HOME, sql_dir
+
+log = logging.getLogger(__name__)
+
+VERSION_TABLE = "credit_sync_schema_version"
+STAGING_URL_ENV = "CREDIT_SYNC_STAGING_URL"
+
+
+def default_url() -> str:
+    return (
+        os.environ.get(STAGING_URL_ENV) or f"sqlite:///{PROJECT_HOME / '.airflow' / 'staging.db'}"
+    )
+
+
+def utcnow() -> datetime:
+    """Audit timestamps (when the pipeline saw something), naive UTC. Never a data window."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@cache
+def engine_for(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")  # readers (status CLI) never block the run
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the head revision (a no-op when it is there already)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(sql_dir() / "migrations"))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Two department tasks starting together must not both create the tables.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(872341)"))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(VERSION_TABLE):
+            return None
+        return conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+
+
+@cache
+def _migrated(url: str) -> Engine:
+    engine = engine_for(url)
+    migrate(engine)
+    return engine
+
+
+def open_store(url: str | None = None) -> Engine:
+    """An engine on a migrated staging store."""
+    return _migrated(url or default_url())

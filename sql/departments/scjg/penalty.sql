@@ -1,0 +1,31 @@
+-- 会宁县市场监督管理局 行政处罚: the case system's table cf_ajxx.
+-- Fines are kept in 元 at the source; the standard wants 万元.
+SELECT
+    CAST(c.ajbh AS VARCHAR(40)) AS source_key,
+    c.gxsj                      AS updated_at,
+    c.gkbz                      AS public_cleared,
+    c.dsr_mc                    AS CF_XDR_MC,
+    c.dsr_lx                    AS CF_XDR_LB,
+    c.tyshxydm                  AS CF_XDR_SHXYM,
+    c.fddbr                     AS CF_FRDB,
+    c.fddbr_zjlx                AS CF_FR_ZJLX,
+    c.fddbr_zjhm                AS CF_FR_ZJHM,
+    c.dsr_zjlx                  AS CF_XDR_ZJLX,
+    c.dsr_zjhm                  AS CF_XDR_ZJHM,
+    c.cfjds_wh                  AS CF_WSH,
+    c.wfxw                      AS CF_WFXW,
+    c.wfss                      AS CF_SY,
+    c.cfyj                      AS CF_YJ,
+    c.cflb                      AS CF_CFLB,
+    c.cfjg_nr                   AS CF_NR,
+    c.fkje / 10000.0            AS CF_NR_FK,
+    c.mswfsd / 10000.0          AS CF_NR_WFFF,
+    c.zkdx                      AS CF_NR_ZKDX,
+    c.cfrq                      AS CF_JDRQ,
+    c.gsjzq                     AS CF_GSJZQ,
+    '会宁县市场监督管理局'      AS CF_CFJG,
+    '1162042201381234XB'        AS CF_CFJGDM,
+    c.zt                        AS CF_ZT,
+    '会宁县市场监督管理局'      AS CF_SJLY,
+    '1162042201381234XB'        AS CF_SJLYDM
+FROM cf_ajxx c

@@ -1,0 +1,30 @@
+-- 会宁县市场监督管理局 行政许可: the approval system's table xk_xzxk.
+-- Local codes (xdr_lx, xklb, id types) are mapped in config/departments.yaml.
+SELECT
+    CAST(x.id AS VARCHAR(20)) AS source_key,
+    x.gxsj                    AS updated_at,
+    x.gkbz                    AS public_cleared,
+    x.xdr_mc                  AS XK_XDR_MC,
+    x.xdr_lx                  AS XK_XDR_LB,
+    x.tyshxydm                AS XK_XDR_SHXYM,
+    x.fddbr                   AS XK_FRDB,
+    x.fddbr_zjlx              AS XK_FR_ZJLX,
+    x.fddbr_zjhm              AS XK_FR_ZJHM,
+    x.xdr_zjlx                AS XK_XDR_ZJLX,
+    x.xdr_zjhm                AS XK_XDR_ZJHM,
+    x.xkws                    AS XK_XKWS,
+    x.wsh                     AS XK_WSH,
+    x.xklb                    AS XK_XKLB,
+    x.xkzs                    AS XK_XKZS,
+    x.xkbh                    AS XK_XKBH,
+    x.xknr                    AS XK_NR,
+    x.jdrq                    AS XK_JDRQ,
+    x.yxqz                    AS XK_YXQZ,
+    x.yxqzi                   AS XK_YXQZI,
+    '会宁县市场监督管理局'    AS XK_XKJG,
+    '1162042201381234XB'      AS XK_XKJGDM,
+    x.zt                      AS XK_ZT,
+    '会宁县市场监督管理局'    AS XK_LYDW,
+    '1162042201381234XB'      AS XK_LYDWDM,
+    x.bz                      AS BZ
+FROM xk_xzxk x
