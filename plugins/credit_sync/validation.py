@@ -14,7 +14,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -61,9 +61,8 @@ class ValidationSummary:
 
 def reference_date(logical_date: datetime, settings: Settings) -> date:
     """The run's date in the county's time zone: "today" for every date rule."""
-    if logical_date.tzinfo is None:
-        return logical_date.date()
-    return logical_date.astimezone(ZoneInfo(settings.timezone)).date()
+    aware = logical_date if logical_date.tzinfo else logical_date.replace(tzinfo=UTC)  # naive = UTC
+    return aware.astimezone(ZoneInfo(settings.timezone)).date()
 
 
 def _specific_message(
@@ -132,7 +131,7 @@ def _late_failures(rows: Sequence[dict], kind: Kind, settings: Settings) -> list
         decided = parse_date(r["payload"].get(keys.decision_date))
         if decided is None:
             continue
-        first = r["first_extracted_for"].date()
+        first = reference_date(r["first_extracted_for"], settings)
         days = working_days_between(date.fromisoformat(decided), first)
         if days > settings.late_after_working_days:
             out.append(

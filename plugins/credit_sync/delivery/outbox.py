@@ -110,8 +110,10 @@ def enqueue(
             previous = seen["latest"]
             if previous and previous["idempotency_key"] == key:
                 continue  # already queued or delivered: never twice
-            if previous and previous["state"] == PENDING:
-                superseded.append(previous["id"])  # never sent: replace it
+            if previous and previous["state"] in (PENDING, REJECTED):
+                # Never sent, or refused: the new version replaces it (and a fixed
+                # rejection stops showing as an open failure).
+                superseded.append(previous["id"])
             if operation == WITHDRAW and not seen["shown"]:
                 continue  # the target does not show it: nothing to take down
             rows.append(
@@ -132,7 +134,7 @@ def enqueue(
         if superseded:
             conn.execute(
                 outbox.update()
-                .where(outbox.c.id.in_(superseded), outbox.c.state == PENDING)
+                .where(outbox.c.id.in_(superseded), outbox.c.state.in_((PENDING, REJECTED)))
                 .values(state=SUPERSEDED, updated_at=now)
             )
         if rows:

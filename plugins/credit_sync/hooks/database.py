@@ -66,3 +66,20 @@ class DatabaseHook(BaseHook):
         if url.get_backend_name() != "sqlite":
             kwargs.setdefault("pool_pre_ping", True)
         return sa.create_engine(url, **kwargs)
+
+
+STAGING_CONN_ID = "credit_sync_staging"
+
+
+def staging_engine() -> Engine:
+    """The staging store: the `credit_sync_staging` Airflow connection when defined,
+    else CREDIT_SYNC_STAGING_URL, else the SQLite file of the embedded default."""
+    from airflow.exceptions import AirflowNotFoundException
+
+    from credit_sync.staging.store import default_url, open_store
+
+    try:
+        conn = BaseHook.get_connection(STAGING_CONN_ID)
+    except AirflowNotFoundException:
+        return open_store(default_url())
+    return open_store(connection_url(conn).render_as_string(hide_password=False))

@@ -1,0 +1,74 @@
+"""The embedded default: an Airflow home inside the repo (SQLite metadata, LocalExecutor),
+demo department databases, stand-in credentials, and the environment that ties them."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from credit_sync.config import PROJECT_HOME
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    home: Path  # the repo
+    airflow_home: Path
+    demo: Path
+
+    @classmethod
+    def default(cls) -> DemoPaths:
+        airflow_home = PROJECT_HOME / ".airflow"
+        return cls(PROJECT_HOME, airflow_home, airflow_home / "demo")
+
+    @property
+    def staging_url(self) -> str:
+        return f"sqlite:///{self.airflow_home / 'staging.db'}"
+
+
+def demo_credentials(paths: DemoPaths) -> dict[str, dict[str, str]]:
+    """Per stand-in app key and secret, generated once per checkout (file mode 0600)."""
+    path = paths.demo / "credentials.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    paths.demo.mkdir(parents=True, exist_ok=True)
+    creds = {
+        name: {"app_key": f"demo-{name}", "app_secret": secrets.token_urlsafe(24)}
+        for name in ("provincial", "xybaiyin")
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(creds, fh)
+    return creds
+
+
+def airflow_env(paths: DemoPaths, connections: dict[str, dict]) -> dict[str, str]:
+    """Environment for Airflow processes of the embedded default. Connections are passed
+    as AIRFLOW_CONN_* variables (JSON form), so nothing is written to the metadata DB."""
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(paths.airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(paths.home / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(paths.home / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{paths.airflow_home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(paths.airflow_home / "logs"),
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "CREDIT_SYNC_HOME": str(paths.home),
+        "CREDIT_SYNC_STAGING_URL": paths.staging_url,
+        "GX_ANALYTICS_ENABLED": "False",
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",
+    }
+    for conn_id, conn in connections.items():
+        env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
+    return env
+
+
+def department_connections(databases: dict[str, Path]) -> dict[str, dict]:
+    return {
+        f"dept_{code}": {"conn_type": "sqlite", "host": str(path)}
+        for code, path in databases.items()
+    }

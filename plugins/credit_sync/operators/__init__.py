@@ -1,0 +1,1 @@
+"""Task bodies the DAG files wire: read the Airflow context, open hooks, call the logic."""
