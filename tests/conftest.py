@@ -1,0 +1,103 @@
+"""Shared fixtures: real PostgreSQL and MariaDB databases (created per test session on the
+local servers), a staging store on SQLite and on PostgreSQL, and stand-in platforms."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get(
+    "CREDIT_SYNC_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+MARIADB_ADMIN_URL = os.environ.get(
+    "CREDIT_SYNC_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+def _create_pg_database(name: str) -> str:
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_pg_database(name: str) -> None:
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database; dropped afterwards."""
+    name = f"cs_test_{uuid.uuid4().hex[:10]}"
+    url = _create_pg_database(name)
+    yield url
+    from credit_sync.staging.store import engine_for
+
+    engine_for.cache_clear()  # release pooled connections before dropping
+    _drop_pg_database(name)
+
+
+@pytest.fixture
+def mariadb_database() -> Iterator[str]:
+    name = f"cs_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(MARIADB_ADMIN_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    yield MARIADB_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}?charset=utf8mb4"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def staging_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A staging store URL on each supported backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'staging.db'}"
+    return request.getfixturevalue("pg_database")
+
+
+@pytest.fixture
+def store(staging_url: str) -> sa.Engine:
+    from credit_sync.staging.store import open_store
+
+    return open_store(staging_url)
+
+
+@pytest.fixture
+def standin_factory(tmp_path: Path) -> Iterator:
+    """Start stand-in servers (real HTTP on loopback); all stopped at teardown."""
+    from credit_sync.standins.process import StandinProcess
+
+    started: list[StandinProcess] = []
+
+    def start(
+        profile: str = "provincial", name: str | None = None, **kwargs: object
+    ) -> StandinProcess:
+        name = name or profile
+        proc = StandinProcess(
+            profile,
+            tmp_path / f"standin-{name}.db",
+            f"key-{name}",
+            secrets.token_urlsafe(16),
+            log_path=tmp_path / f"standin-{name}.log",
+            **kwargs,
+        )
+        started.append(proc.start())
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
