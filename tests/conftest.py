@@ -76,9 +76,7 @@ def store(staging_url: str) -> sa.Engine:
     return open_store(staging_url)
 
 
-@pytest.fixture
-def standin_factory(tmp_path: Path) -> Iterator:
-    """Start stand-in servers (real HTTP on loopback); all stopped at teardown."""
+def _standins(directory: Path) -> Iterator:
     from credit_sync.standins.process import StandinProcess
 
     started: list[StandinProcess] = []
@@ -89,10 +87,10 @@ def standin_factory(tmp_path: Path) -> Iterator:
         name = name or profile
         proc = StandinProcess(
             profile,
-            tmp_path / f"standin-{name}.db",
+            directory / f"standin-{name}.db",
             f"key-{name}",
             secrets.token_urlsafe(16),
-            log_path=tmp_path / f"standin-{name}.log",
+            log_path=directory / f"standin-{name}.log",
             **kwargs,
         )
         started.append(proc.start())
@@ -101,3 +99,20 @@ def standin_factory(tmp_path: Path) -> Iterator:
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def standin_factory(tmp_path: Path) -> Iterator:
+    """Start stand-in servers (real HTTP on loopback) for one test."""
+    yield from _standins(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def shared_platforms(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A provincial and a public stand-in shared by the session (starting one costs ~2 s).
+    Tests keep apart by using their own department codes; faults are reset per use."""
+    start_gen = _standins(tmp_path_factory.mktemp("platforms"))
+    start = next(start_gen)
+    pair = (start("provincial"), start("public", name="xybaiyin"))
+    yield pair
+    next(start_gen, None)

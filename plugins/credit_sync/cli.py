@@ -78,6 +78,16 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.fix_one:
+        from credit_sync.demo.environment import DemoPaths
+        from credit_sync.demo.fix import fix_one_credit_code
+
+        fix = fix_one_credit_code(DemoPaths.default().demo / "scjg.db")
+        if fix is None:
+            print("no defective credit code left to fix")
+            return EXIT_INVALID
+        print(f"fixed {fix.table} {fix.source_key}: {fix.column} {fix.old} -> {fix.new}")
+        return EXIT_OK
     from credit_sync.demo.runner import run_demo
 
     return run_demo()
@@ -125,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("demo", help="run the demo on the embedded default")
+    p.add_argument(
+        "--fix-one",
+        action="store_true",
+        help="instead of running: correct one defective record at a demo source",
+    )
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -20,6 +20,11 @@ from credit_sync.schema import META_COLUMNS, Kind, field_map
 PROJECT_HOME = Path(os.environ.get("CREDIT_SYNC_HOME", Path(__file__).resolve().parents[2]))
 
 
+def runtime_dir() -> Path:
+    """Where the embedded default keeps its state (Airflow home, staging file, data docs)."""
+    return Path(os.environ.get("CREDIT_SYNC_AIRFLOW_HOME", PROJECT_HOME / ".airflow"))
+
+
 def config_dir() -> Path:
     return Path(os.environ.get("CREDIT_SYNC_CONFIG_DIR", PROJECT_HOME / "config"))
 
@@ -206,7 +211,8 @@ def load_departments(path: Path | None = None) -> list[Department]:
         if code in seen:
             raise ConfigError(f"{path}: {where}: duplicate department code")
         seen.add(code)
-        kinds = {Kind(k): _load_kind(path, code, k, v) for k, v in raw["kinds"].items()}
+        sources = [_load_kind(path, code, k, v) for k, v in raw["kinds"].items()]
+        kinds = {source.kind: source for source in sources}
         departments.append(
             Department(
                 code=code,

@@ -65,19 +65,15 @@ def reference_date(logical_date: datetime, settings: Settings) -> date:
     return aware.astimezone(ZoneInfo(settings.timezone)).date()
 
 
-def _specific_message(
-    f_type: FieldType, rule: str, value: Any, label: str, today: date
-) -> str | None:
-    """For code rules, say exactly what is wrong (校验位错误：应为 X，实为 Y)."""
+def code_problem(f_type: FieldType, value: Any, today: date) -> codes.CodeProblem | None:
+    """For code fields, exactly what is wrong (校验位错误：应为 X，实为 Y) and its rule."""
     if value is None:
         return None
     if f_type is FieldType.USCC:
-        problem = codes.check_uscc(str(value))
-    elif f_type is FieldType.PERSONAL_ID:
-        problem = codes.check_resident_id(str(value), today)
-    else:
-        return None
-    return f"{label}：{problem.message}" if problem else None
+        return codes.check_uscc(str(value))
+    if f_type is FieldType.PERSONAL_ID:
+        return codes.check_resident_id(str(value), today)
+    return None
 
 
 def suite_failures(
@@ -99,19 +95,12 @@ def suite_failures(
     for f in result.failures:
         row = rows[f.row]
         spec = fmap.get(f.field)
-        message = f.message
-        if spec is not None:
-            message = _specific_message(spec.type, f.rule, f.value, spec.label, today) or message
-        failures.append(
-            Failure(
-                row["record_id"],
-                f.field,
-                f.rule,
-                f.severity,
-                message,
-                display_value(spec, f.value) if spec else str(f.value),
-            )
-        )
+        rule, message = f.rule, f.message
+        problem = code_problem(spec.type, f.value, today) if spec else None
+        if problem is not None and spec is not None:
+            rule, message = problem.rule, f"{spec.label}：{problem.message}"
+        value = display_value(spec, f.value) if spec else str(f.value)
+        failures.append(Failure(row["record_id"], f.field, rule, f.severity, message, value))
     docs = str(result.data_docs_index) if result.data_docs_index else None
     return failures, docs
 

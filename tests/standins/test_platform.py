@@ -17,12 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from credit_sync.standins.platform import (
-    create_app,
-    openapi_json,
-    sign_request,
-    signature_headers,
-)
+from credit_sync.signing import sign_request, signature_headers
+from credit_sync.standins.platform import create_app, openapi_json
 
 APP_KEY = "test-app-key"
 APP_SECRET = "test-secret-9f3c1e"  # distinctive, so a leak into the logs is easy to grep

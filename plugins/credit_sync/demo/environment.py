@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from credit_sync.config import PROJECT_HOME
+from credit_sync.config import PROJECT_HOME, runtime_dir
 
 
 @dataclass(frozen=True)
@@ -20,12 +20,15 @@ class DemoPaths:
 
     @classmethod
     def default(cls) -> DemoPaths:
-        airflow_home = PROJECT_HOME / ".airflow"
+        airflow_home = runtime_dir()
         return cls(PROJECT_HOME, airflow_home, airflow_home / "demo")
 
     @property
     def staging_url(self) -> str:
-        return f"sqlite:///{self.airflow_home / 'staging.db'}"
+        return (
+            os.environ.get("CREDIT_SYNC_STAGING_URL")
+            or f"sqlite:///{self.airflow_home / 'staging.db'}"
+        )
 
 
 def demo_credentials(paths: DemoPaths) -> dict[str, dict[str, str]]:
@@ -58,6 +61,7 @@ def airflow_env(paths: DemoPaths, connections: dict[str, dict]) -> dict[str, str
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(paths.airflow_home / "logs"),
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
         "CREDIT_SYNC_HOME": str(paths.home),
+        "CREDIT_SYNC_AIRFLOW_HOME": str(paths.airflow_home),
         "CREDIT_SYNC_STAGING_URL": paths.staging_url,
         "GX_ANALYTICS_ENABLED": "False",
         "PYTHONWARNINGS": "ignore::DeprecationWarning",

@@ -10,12 +10,9 @@ logs a header, a body or a credential.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import random
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +20,8 @@ from typing import Any
 
 import requests
 from airflow.sdk import BaseHook
+
+from credit_sync.signing import signature_headers
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +47,6 @@ class RetryPolicy:
             return min(retry_after, self.max_delay)
         # Full jitter: concurrent senders don't retry in lockstep.
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
-
-
-def sign_request(
-    secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes
-) -> str:
-    """HMAC-SHA256 over method, path, timestamp, nonce and the body's SHA-256 (contract §auth)."""
-    message = "\n".join(
-        [method.upper(), path, timestamp, nonce, hashlib.sha256(body).hexdigest()]
-    ).encode("utf-8")
-    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -114,19 +103,10 @@ class PlatformClient:
             self._token_expires = time.monotonic() + max(1.0, float(data["expires_in"]) * 0.9)
         return {"Authorization": f"Bearer {self._token}"}
 
-    def _signature_headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
-        timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
-        return {
-            "X-App-Key": self._key,
-            "X-Timestamp": timestamp,
-            "X-Nonce": nonce,
-            "X-Signature": sign_request(self._secret, method, path, timestamp, nonce, body),
-        }
-
     def _auth_headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
         if self.auth == "token":
             return self._token_header()
-        return self._signature_headers(method, path, body)
+        return signature_headers(self._key, self._secret, method, path, body)
 
     # -- requests -------------------------------------------------------------------------
 

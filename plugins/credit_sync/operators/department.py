@@ -53,7 +53,7 @@ def validate_kind(department: str, kind: str, **context: Any) -> dict[str, Any]:
     dept = config.department(department)
     settings = config.settings()
     window = run_window(context, settings.timezone)
-    docs_dir = config.PROJECT_HOME / ".airflow" / "data_docs" / dept.code / kind
+    docs_dir = config.runtime_dir() / "data_docs" / dept.code / kind
     summary = validate_pending(
         staging_engine(),
         dept,

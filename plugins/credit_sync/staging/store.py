@@ -10,7 +10,7 @@ from functools import cache
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from credit_sync.config import PROJECT_HOME, sql_dir
+from credit_sync.config import runtime_dir, sql_dir
 
 log = logging.getLogger(__name__)
 
@@ -19,9 +19,7 @@ STAGING_URL_ENV = "CREDIT_SYNC_STAGING_URL"
 
 
 def default_url() -> str:
-    return (
-        os.environ.get(STAGING_URL_ENV) or f"sqlite:///{PROJECT_HOME / '.airflow' / 'staging.db'}"
-    )
+    return os.environ.get(STAGING_URL_ENV) or f"sqlite:///{runtime_dir() / 'staging.db'}"
 
 
 def utcnow() -> datetime:
