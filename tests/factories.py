@@ -65,7 +65,8 @@ def stage(
     keys = key_fields(kind)
     out = []
     for i, row in enumerate(rows, start=1):
-        payload = normaliser.normalise(row).payload
+        normalised = normaliser.normalise(row)
+        payload = normalised.payload
         ok = cleared[i - 1] if isinstance(cleared, list) else cleared
         out.append(
             {
@@ -78,8 +79,8 @@ def stage(
                 "payload": payload,
                 "raw_hash": stable_hash([row, ok]),
                 "content_hash": stable_hash([payload, ok]),
-                "notes": [],
-                "problems": [],
+                "notes": normalised.notes,
+                "problems": [p.__dict__ for p in normalised.problems],
                 "public_cleared": ok,
                 "source_updated_at": first,
                 "first_extracted_for": first,

@@ -96,7 +96,7 @@ def test_mask_keeps_area_and_last_four() -> None:
 
 
 def test_vectorised_agrees_with_scalar_on_mixed_input() -> None:
-    values = real_codes()[:20] + ["", None, "１２", "91620422MA74XG2LO4", "😀" * 18, 12345]
+    values = [*real_codes()[:20], "", None, "１２", "91620422MA74XG2LO4", "😀" * 18, 12345]
     series = pd.Series(values, dtype=object)
     expected = [isinstance(v, str) and codes.check_uscc(v) is None for v in values]
     assert list(codes.uscc_valid(series)) == expected

@@ -110,7 +110,7 @@ def run_demo(paths: DemoPaths | None = None, logical_date: datetime | None = Non
         result_file.unlink(missing_ok=True)
         _say(
             f"running the DAGs through Airflow for logical date {logical_date.isoformat()} "
-            f"(log: {log.relative_to(paths.home)})"
+            f"(log: {_short(log, paths.home)})"
         )
         with log.open("ab") as out:
             proc = subprocess.run(
@@ -146,6 +146,10 @@ def run_demo(paths: DemoPaths | None = None, logical_date: datetime | None = Non
         _say(f"FAILED: {', '.join(failed) or 'the Airflow run'}; see {log}")
         return 1
     return 0
+
+
+def _short(path: Path, base: Path) -> Path:
+    return path.relative_to(base) if path.is_relative_to(base) else path
 
 
 def _delivered(report: dict[str, Any]) -> dict[tuple, int]:

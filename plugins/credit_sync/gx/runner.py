@@ -82,6 +82,7 @@ RESULT_FORMAT: dict[str, Any] = {
 # Kept in the Data Docs copy of a result; the full lists stay out of HTML and JSON on disk.
 _DOCS_DROPPED_KEYS = ("unexpected_list", "unexpected_index_list", "unexpected_index_query")
 _PERSONAL_ID_COLUMN = re.compile(r"_ZJHM$")  # personal ID numbers are masked in Data Docs
+_DOCS_MAX_TEXT = 200  # longer values are cut in Data Docs (a 10,000-character name helps nobody)
 
 
 class SuiteDefinitionError(ValueError):
@@ -126,7 +127,10 @@ def load_suite(path: Path) -> ExpectationSuite:
     # GX's ExpectationSuite() logs and drops an expectation it cannot build; the counts
     # below catch that, and this names the culprits for the error message.
     unknown = sorted({str(e.get("type")) for e in declared if not _is_registered(e.get("type"))})
-    suite = ExpectationSuite(**raw)
+    try:
+        suite = ExpectationSuite(**raw)
+    except Exception as exc:  # e.g. pydantic rejecting kwargs: GX lets that one through
+        raise SuiteDefinitionError(f"{path}: GX cannot build the suite: {exc}") from exc
     if len(suite.expectations) != len(declared):
         raise SuiteDefinitionError(
             f"{path}: GX loaded {len(suite.expectations)} of {len(declared)} expectations"
@@ -172,9 +176,17 @@ def validate_frame(
 
     `reference_date` (the DAG run's logical date) is handed to GX as the suite parameter
     `reference_date`, which suites reference as `{"$PARAMETER": "reference_date"}`.
+    `df` is not modified; `RowFailure.row` is the row's position in it. `statistics` holds
+    GX's counts (evaluated/successful/unsuccessful expectations) plus rows, failures,
+    failing_rows, error_rows, failures_by_rule and the seconds spent per phase.
+
+    Raises SuiteExecutionError when an expectation itself fails to run (a broken rule, not
+    bad data: bad data only ever produces failures).
     """
     started = time.perf_counter()
-    original = df.reset_index(drop=True)
+    # Positional index, so GX's unexpected_index_list is the row position; copying a
+    # million-row frame costs seconds, so only when the index is something else.
+    original = df if _is_positional(df.index) else df.reset_index(drop=True)
     frame = _prepare_frame(original, suite)
     prepared = time.perf_counter()
 
@@ -223,6 +235,10 @@ def validate_frame(
         statistics=statistics,
         data_docs_index=docs_index,
     )
+
+
+def _is_positional(index: pd.Index) -> bool:
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
 
 def _make_context(data_docs_dir: Path | None) -> Any:
@@ -286,7 +302,8 @@ def _collect_failures(
             )
             for row in rows
         )
-    failures.sort(key=lambda f: f.row)  # stable: suite order within a row
+    # GX returns results grouped by column; report by row, deterministically.
+    failures.sort(key=lambda f: (f.row, f.field, f.rule))
     return failures
 
 
@@ -400,24 +417,28 @@ def _condition_columns(condition: object) -> Iterable[str]:
 
 
 def _presence(series: pd.Series) -> pd.Series:
-    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in (
-        "string",
-        "empty",
-    ):
-        series = series.map(_to_text, na_action="ignore")  # rare: stray non-text values
     values = series.to_numpy(dtype=object)
     missing = pd.isna(values)
     if series.dtype == object:
-        missing |= _blank_mask(values, missing)
+        try:
+            missing |= _blank_mask(values, missing)
+        except TypeError:  # rare: stray non-text values; any of them counts as present
+            text = series.map(_to_text, na_action="ignore").to_numpy(dtype=object)
+            missing |= _blank_mask(text, missing)
     return pd.Series(np.where(missing, np.nan, 1.0), index=series.index)
 
 
 def _blank_mask(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """Empty or whitespace-only strings, given an array of str and missing values only."""
-    blank = values == ""
-    present = ~missing & ~blank
-    # str.isspace mapped in C over the present values: about 3x a Python-level loop.
-    blank[present] = np.fromiter(map(str.isspace, values[present]), dtype=bool)
+    """Empty or whitespace-only strings, given str values where `missing` is False.
+
+    Raises TypeError if a present value is not a str (the caller converts and retries).
+    """
+    blank = np.zeros(len(values), dtype=bool)
+    present = ~missing
+    # str.isspace mapped in C over the present values: about 3x faster than a Python loop;
+    # "" is not isspace(), so it is compared separately.
+    text = values[present]
+    blank[present] = (text == "") | np.fromiter(map(str.isspace, text), dtype=bool, count=len(text))
     return blank
 
 
@@ -491,7 +512,8 @@ def _build_data_docs(
     # A copy, so the caller's suite is not bound to this throwaway context.
     context.suites.add_or_update(ExpectationSuite(**suite.to_json_dict()))
 
-    run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(tz=UTC))
+    # The run name becomes a directory: Airflow run ids are safe, a "/" would not be.
+    run_id = RunIdentifier(run_name=run_name.replace("/", "_"), run_time=datetime.now(tz=UTC))
     docs_result = _docs_copy(gx_result, run_id)
     result_id = ValidationResultIdentifier(
         expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
@@ -510,17 +532,16 @@ def _docs_copy(
     results = []
     for result in gx_result.results:
         details = {k: v for k, v in (result.result or {}).items() if k not in _DOCS_DROPPED_KEYS}
-        column = _field_of(result.expectation_config.kwargs)
-        if _PERSONAL_ID_COLUMN.search(column):
-            if "partial_unexpected_list" in details:
-                details["partial_unexpected_list"] = [
-                    _mask(v) for v in details["partial_unexpected_list"]
-                ]
-            if "partial_unexpected_counts" in details:
-                details["partial_unexpected_counts"] = [
-                    {**c, "value": _mask(c.get("value"))}
-                    for c in details["partial_unexpected_counts"]
-                ]
+        personal = bool(_PERSONAL_ID_COLUMN.search(_field_of(result.expectation_config.kwargs)))
+        if "partial_unexpected_list" in details:
+            details["partial_unexpected_list"] = [
+                _docs_value(v, personal) for v in details["partial_unexpected_list"]
+            ]
+        if "partial_unexpected_counts" in details:
+            details["partial_unexpected_counts"] = [
+                {**c, "value": _docs_value(c.get("value"), personal)}
+                for c in details["partial_unexpected_counts"]
+            ]
         results.append(
             ExpectationValidationResult(
                 success=result.success,
@@ -540,5 +561,11 @@ def _docs_copy(
     )
 
 
-def _mask(value: object) -> object:
-    return None if value is None else mask_id(str(value))
+def _docs_value(value: object, personal: bool) -> object:
+    if value is None:
+        return None
+    if personal:
+        return mask_id(str(value))
+    if isinstance(value, str) and len(value) > _DOCS_MAX_TEXT:
+        return value[:_DOCS_MAX_TEXT] + "…"
+    return value

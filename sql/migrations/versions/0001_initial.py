@@ -60,7 +60,9 @@ def upgrade() -> None:
         sa.Column("resolved_at", sa.DateTime),
         sa.UniqueConstraint("record_id", "rule", "field", name="uq_validation_failure_rule"),
     )
-    op.create_index("ix_validation_failure_dept", "validation_failure", ["department", "resolved_at"])
+    op.create_index(
+        "ix_validation_failure_dept", "validation_failure", ["department", "resolved_at"]
+    )
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
