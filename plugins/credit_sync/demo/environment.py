@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def airflow_env(paths: DemoPaths, connections: dict[str, dict]) -> dict[str, str
     as AIRFLOW_CONN_* variables (JSON form), so nothing is written to the metadata DB."""
     env = {
         **os.environ,
+        # Airflow's own child processes (standalone, LocalExecutor) look `airflow` up on PATH.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "AIRFLOW_HOME": str(paths.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(paths.home / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(paths.home / "plugins"),

@@ -47,12 +47,14 @@ from great_expectations.data_context.types.resource_identifiers import (
 from great_expectations.expectations.registry import get_expectation_impl
 from great_expectations.expectations.row_conditions import (
     AndCondition,
-    Condition,
+    ComparisonCondition,
+    NullityCondition,
     OrCondition,
+    PassThroughCondition,
 )
 
 # Registers the custom expectation types; without it GX would silently drop them on load.
-import credit_sync.gx.expectations  # noqa: F401
+import credit_sync.gx.expectations
 from credit_sync.codes import mask_id
 
 __all__ = [
@@ -355,15 +357,19 @@ def _prepare_frame(original: pd.DataFrame, suite: ExpectationSuite) -> pd.DataFr
       rule needs nothing else, and free text is what makes GX's batch hashing expensive;
     - "numeric" columns (expectations with `numeric_domain`): left as they are, the
       amount rules judge mixed content themselves;
-    - "ordered" columns (compared with each other, e.g. 有效期至 >= 有效期自): object str;
-    - other text columns: categorical when values repeat (codes are cheap to copy, hash and
-      compare), else object str.
+    - "ordered" columns (compared or sorted: 有效期至 >= 有效期自, rules this module does not
+      know): object str;
+    - "text" columns (membership and custom rules only): categorical when values repeat
+      (codes are cheap to copy, hash and compare), else object str.
     In every text form ints, floats and other stray types become their str(), so no
     comparison mixes types, and blank strings become missing (a blank required field is a
     missing one). Columns the suite needs but the frame lacks are all missing.
     """
+    roles = _column_roles(suite)
+    if roles.pop(ALL_COLUMNS, None):  # a query string may read any column: keep them all
+        roles = {**dict.fromkeys(map(str, original.columns), "ordered"), **roles}
     prepared: dict[str, pd.Series] = {}
-    for name, role in _column_roles(suite).items():
+    for name, role in roles.items():
         if name not in original.columns:
             prepared[name] = pd.Series(None, index=original.index, dtype=object)
         elif role == "numeric":
@@ -376,27 +382,41 @@ def _prepare_frame(original: pd.DataFrame, suite: ExpectationSuite) -> pd.DataFr
 
 
 _PRESENCE_TYPES = frozenset({"expect_column_values_to_not_be_null"})
+# Built-ins known to work on categorical columns (membership and nullness only); others may
+# compare or sort values, which unordered categoricals refuse, so they get plain str.
+_CATEGORICAL_SAFE_TYPES = frozenset(
+    {
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_null",
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_not_be_in_set",
+    }
+    | {cls.expectation_type for cls in credit_sync.gx.expectations.CUSTOM_EXPECTATIONS}
+)
+_EQUALITY_OPERATORS = frozenset({"==", "!=", "IN", "NOT_IN"})
+ALL_COLUMNS = "*"  # role key: the suite needs columns it cannot name (pandas query strings)
 
 
 def _column_roles(suite: ExpectationSuite) -> dict[str, str]:
-    """Column -> "numeric" | "ordered" | "text" | "presence", in suite order."""
+    """Column -> "numeric" | "ordered" | "text" | "presence" (see _prepare_frame)."""
     uses: dict[str, set[str]] = {}
     for expectation in suite.expectations:
         own = [getattr(expectation, key, None) for key in ("column", "column_A", "column_B")]
         own += list(getattr(expectation, "column_list", None) or [])
+        kind = expectation.expectation_type
         if getattr(type(expectation), "numeric_domain", False):
             use = "numeric"
-        elif expectation.expectation_type in _PRESENCE_TYPES:
+        elif kind in _PRESENCE_TYPES:
             use = "presence"
-        elif getattr(expectation, "column_A", None) is not None or own[3:]:
-            use = "ordered"  # multi-column rules compare values across columns
-        else:
+        elif kind in _CATEGORICAL_SAFE_TYPES:
             use = "text"
+        else:
+            use = "ordered"  # pair rules and other built-ins may compare values
         for name in own:
             if isinstance(name, str):
                 uses.setdefault(name, set()).add(use)
-        for name in _condition_columns(getattr(expectation, "row_condition", None)):
-            uses.setdefault(name, set()).add("text")
+        for name, condition_use in _condition_columns(getattr(expectation, "row_condition", None)):
+            uses.setdefault(name, set()).add(condition_use)
     roles = {}
     for name, kinds in uses.items():
         for role in ("numeric", "ordered", "text", "presence"):  # strongest need wins
@@ -406,14 +426,17 @@ def _column_roles(suite: ExpectationSuite) -> dict[str, str]:
     return roles
 
 
-def _condition_columns(condition: object) -> Iterable[str]:
+def _condition_columns(condition: object) -> Iterable[tuple[str, str]]:
     if isinstance(condition, (AndCondition, OrCondition)):
         for part in condition.conditions:
             yield from _condition_columns(part)
-    elif isinstance(condition, Condition) and hasattr(condition, "column"):
-        yield condition.column.name  # ComparisonCondition, NullityCondition
-    # Pass-through (pandas query string) conditions name columns GX cannot tell us about;
-    # suites here use structured conditions only.
+    elif isinstance(condition, PassThroughCondition):
+        yield ALL_COLUMNS, "ordered"
+    elif isinstance(condition, ComparisonCondition):
+        equality = str(condition.operator) in _EQUALITY_OPERATORS
+        yield condition.column.name, "text" if equality else "ordered"
+    elif isinstance(condition, NullityCondition):
+        yield condition.column.name, "text"
 
 
 def _presence(series: pd.Series) -> pd.Series:
