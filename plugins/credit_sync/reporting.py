@@ -63,7 +63,7 @@ def _target_rows(conn: sa.Connection) -> list[dict[str, Any]]:
         n = int(row["n"])
         if row["state"] == "accepted":
             entry["withdrawn" if row["operation"] == "withdraw" else "delivered"] += n
-        elif row["state"] in ("pending", "sent", "failed"):
+        elif row["state"] in ("pending", "sent", "awaiting", "failed"):
             entry["pending"] += n
         elif row["state"] == "rejected":
             entry["rejected"] += n

@@ -6,6 +6,7 @@ credentials from the target's Airflow connection.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from credit_sync.config import Target
@@ -14,7 +15,17 @@ from credit_sync.hooks.platform import PlatformClient, Receipt
 
 class Channel(Protocol):
     def send(self, kind: str, batch_id: str, items: list[dict]) -> list[Receipt]:
-        """Deliver one batch; one receipt per item, in order. Raises on transport failure."""
+        """Deliver one batch; one receipt per item. Raises on transport failure.
+
+        A receipt is `accepted`, `duplicate` or `rejected`, or `queued` when the channel
+        is asynchronous and the platform judges later (see `AsyncChannel.poll`).
+        """
+        ...
+
+
+class AsyncChannel(Channel, Protocol):
+    def poll(self, kind: str, keys: Sequence[str]) -> list[Receipt]:
+        """The platform's verdicts on queued items it has judged since; others omitted."""
         ...
 
 
@@ -29,10 +40,23 @@ class ServiceChannel:
 
 
 def open_channel(target: Target) -> Channel:
+    """The channel of a target, built from its Airflow connection and options."""
     if target.channel == "service":
         from credit_sync.hooks.platform import PlatformHook
 
         return ServiceChannel(PlatformHook(target.conn_id).get_client())
-    raise NotImplementedError(
-        f"target {target.code}: the {target.channel!r} channel is not implemented yet"
+    if target.channel == "database":
+        from credit_sync.delivery.exchange_db import ExchangeDatabaseChannel
+        from credit_sync.hooks.database import DatabaseHook
+
+        return ExchangeDatabaseChannel(
+            DatabaseHook(target.conn_id).get_engine(),
+            tables=target.options["tables"],
+            create=bool(target.options.get("create_tables", False)),
+        )
+    from credit_sync.delivery.files import FileChannel, directory_from_connection
+
+    return FileChannel(
+        directory_from_connection(target.conn_id),
+        fmt=target.options.get("format", "xlsx"),
     )

@@ -21,9 +21,10 @@ from credit_sync.schema import STATUS_REVOKED, Kind, key_fields
 from credit_sync.staging.store import utcnow
 from credit_sync.staging.tables import outbox
 
-PENDING, SENT, ACCEPTED, REJECTED, FAILED, SUPERSEDED = (
+PENDING, SENT, AWAITING, ACCEPTED, REJECTED, FAILED, SUPERSEDED = (
     "pending",
     "sent",
+    "awaiting",  # handed to an asynchronous channel (前置库), the platform has not judged yet
     "accepted",
     "rejected",
     "failed",
@@ -85,7 +86,7 @@ def _history(conn: Connection, target: str, record_ids: Sequence[str]) -> dict[s
         for row in rows:
             entry = history.setdefault(row["record_id"], {"latest": None, "shown": False})
             entry["latest"] = dict(row)
-            if row["state"] in (ACCEPTED, SENT):
+            if row["state"] in (ACCEPTED, SENT, AWAITING):
                 entry["shown"] = row["operation"] == UPSERT
     return history
 
@@ -143,6 +144,16 @@ def enqueue(
     return queued
 
 
+def awaiting_keys(conn: Connection, target: str, kind: str) -> dict[str, int]:
+    """Idempotency key -> outbox id of rows an asynchronous channel still has to judge."""
+    rows = conn.execute(
+        sa.select(outbox.c.idempotency_key, outbox.c.id).where(
+            outbox.c.target == target, outbox.c.kind == kind, outbox.c.state == AWAITING
+        )
+    )
+    return dict(rows.all())
+
+
 def claim(conn: Connection, target: str, kind: str, limit: int) -> list[dict]:
     """The next open rows of one target and kind, oldest first.
 
@@ -187,7 +198,8 @@ def mark_each(conn: Connection, updates: Sequence[dict]) -> None:
             platform_code=sa.bindparam("platform_code"),
             platform_message=sa.bindparam("platform_message"),
             updated_at=now,
-            completed_at=now,
+            # Handing a row to an asynchronous channel settles nothing yet.
+            completed_at=sa.case((sa.bindparam("state") == AWAITING, None), else_=now),
         ),
         list(updates),
     )

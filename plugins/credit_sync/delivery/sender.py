@@ -18,9 +18,9 @@ from sqlalchemy.engine import Engine
 
 from credit_sync.config import Target
 from credit_sync.delivery import outbox
-from credit_sync.delivery.channels import Channel
+from credit_sync.delivery.channels import AsyncChannel, Channel
 from credit_sync.delivery.payload import render
-from credit_sync.hooks.platform import PlatformError
+from credit_sync.hooks.platform import PlatformError, Receipt
 from credit_sync.staging.tables import outbox as outbox_table
 from credit_sync.staging.tables import staged_record
 
@@ -38,6 +38,7 @@ class DeliveryResult:
     duplicates: int = 0
     rejected: int = 0
     superseded: int = 0
+    awaiting: int = 0  # handed to an asynchronous channel, not judged yet
     batches: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -59,6 +60,8 @@ def deliver(store: Engine, target: Target, channel: Channel) -> DeliveryResult:
     for kind in target.kinds:
         try:
             _deliver_kind(store, target, channel, kind.value, result)
+            if hasattr(channel, "poll"):
+                _settle_awaiting(store, target, channel, kind.value, result)
         except PlatformError as exc:
             result.errors.append(f"{kind.value}: {exc}")
             log.error("target %s %s: delivery stopped: %s", target.code, kind.value, exc)
@@ -74,6 +77,51 @@ def deliver(store: Engine, target: Target, channel: Channel) -> DeliveryResult:
     if result.errors:
         raise DeliveryError(f"target {target.code} ({target.name}): " + "; ".join(result.errors))
     return result
+
+
+_STATE_OF = {
+    "accepted": outbox.ACCEPTED,
+    "duplicate": outbox.ACCEPTED,
+    "rejected": outbox.REJECTED,
+    "queued": outbox.AWAITING,
+}
+
+
+def _settlement(outbox_id: int, receipt: Receipt, result: DeliveryResult) -> dict:
+    if receipt.status not in _STATE_OF:
+        raise PlatformError(f"unknown receipt status {receipt.status!r}")
+    result.accepted += receipt.status == "accepted"
+    result.duplicates += receipt.status == "duplicate"
+    result.rejected += receipt.status == "rejected"
+    result.awaiting += receipt.status == "queued"
+    return {
+        "b_id": outbox_id,
+        "state": _STATE_OF[receipt.status],
+        "platform_code": receipt.code,
+        "platform_message": receipt.message,
+    }
+
+
+def _settle_awaiting(
+    store: Engine, target: Target, channel: AsyncChannel, kind: str, result: DeliveryResult
+) -> None:
+    """Read back what the platform judged since the rows were handed over."""
+    with store.connect() as conn:
+        waiting = outbox.awaiting_keys(conn, target.code, kind)
+    if not waiting:
+        return
+    receipts = channel.poll(kind, list(waiting))
+    updates = [_settlement(waiting[r.idempotency_key], r, result) for r in receipts]
+    result.awaiting -= len(updates)
+    with store.begin() as conn:
+        outbox.mark_each(conn, updates)
+    log.info(
+        "target %s %s: %d judged by the platform, %d still waiting",
+        target.code,
+        kind,
+        len(updates),
+        len(waiting) - len(updates),
+    )
 
 
 def _deliver_kind(
@@ -116,18 +164,7 @@ def _deliver_kind(
             receipt = by_key.get(row["idempotency_key"])
             if receipt is None:
                 raise PlatformError(f"no receipt for {row['idempotency_key']} in {batch_id}")
-            ok = receipt.status in ("accepted", "duplicate")
-            updates.append(
-                {
-                    "b_id": row["id"],
-                    "state": outbox.ACCEPTED if ok else outbox.REJECTED,
-                    "platform_code": receipt.code,
-                    "platform_message": receipt.message,
-                }
-            )
-            result.accepted += receipt.status == "accepted"
-            result.duplicates += receipt.status == "duplicate"
-            result.rejected += not ok
+            updates.append(_settlement(row["id"], receipt, result))
         with store.begin() as conn:
             outbox.mark_each(conn, updates)
         result.batches += 1

@@ -66,7 +66,8 @@ outbox = sa.Table(
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("operation", sa.String(10), nullable=False),  # upsert | withdraw
     sa.Column("idempotency_key", sa.String(255), nullable=False),
-    # pending -> sent -> accepted | rejected | failed; superseded when a newer version came
+    # pending -> sent -> [awaiting ->] accepted | rejected | failed; superseded when a
+    # newer version came
     sa.Column("state", sa.String(12), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("platform_code", sa.String(40)),

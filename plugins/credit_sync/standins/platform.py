@@ -613,7 +613,7 @@ def _valid_date(value: Any) -> bool:
     return True
 
 
-def _check_record(
+def check_record(
     kind: str, operation: str, data: Mapping[str, Any], profile: str
 ) -> tuple[str, str] | None:
     """Content checks of one record: (code, Chinese message) of the first failing rule."""
@@ -712,7 +712,7 @@ def _process_batch_locked(
         elif operation == "withdraw" and record_id not in known:
             failure = ("E_UNKNOWN_RECORD", f"撤回失败：平台没有该记录（{record_id}）")
         else:
-            failure = _check_record(kind, operation, data, profile)
+            failure = check_record(kind, operation, data, profile)
         if failure is not None:
             results.append(
                 {
