@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from credit_sync.config import Target
 from credit_sync.schema import STATUS_REVOKED, Kind, key_fields
 from credit_sync.staging.store import utcnow
-from credit_sync.staging.tables import outbox
+from credit_sync.staging.tables import outbox, staged_record
 
 PENDING, SENT, AWAITING, ACCEPTED, REJECTED, FAILED, SUPERSEDED = (
     "pending",
@@ -155,22 +155,24 @@ def awaiting_keys(conn: Connection, target: str, kind: str) -> dict[str, int]:
 
 
 def claim(conn: Connection, target: str, kind: str, limit: int) -> list[dict]:
-    """The next open rows of one target and kind, oldest first.
+    """The next open rows of one target and kind, oldest first, each with the record's
+    current content hash and payload (`current_hash`, `payload`; None if it vanished).
 
     `sent` rows are included: a row left `sent` means an earlier attempt's answer was
     lost, and resending it under the same idempotency key is exactly what makes that safe.
     """
-    return [
-        dict(r)
-        for r in conn.execute(
-            sa.select(outbox)
-            .where(
-                outbox.c.target == target, outbox.c.kind == kind, outbox.c.state.in_(OPEN_STATES)
-            )
-            .order_by(outbox.c.id)
-            .limit(limit)
-        ).mappings()
-    ]
+    query = (
+        sa.select(
+            outbox, staged_record.c.content_hash.label("current_hash"), staged_record.c.payload
+        )
+        .select_from(
+            outbox.outerjoin(staged_record, staged_record.c.record_id == outbox.c.record_id)
+        )
+        .where(outbox.c.target == target, outbox.c.kind == kind, outbox.c.state.in_(OPEN_STATES))
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def mark(conn: Connection, ids: Sequence[int], state: str, **values: object) -> None:

@@ -10,10 +10,8 @@ queued are superseded instead of sent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from credit_sync.config import Target
@@ -22,7 +20,6 @@ from credit_sync.delivery.channels import AsyncChannel, Channel
 from credit_sync.delivery.payload import render
 from credit_sync.hooks.platform import PlatformError, Receipt
 from credit_sync.staging.tables import outbox as outbox_table
-from credit_sync.staging.tables import staged_record
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +38,6 @@ class DeliveryResult:
     awaiting: int = 0  # handed to an asynchronous channel, not judged yet
     batches: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def _current_versions(engine: Engine, record_ids: Sequence[str]) -> dict[str, dict]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(
-                staged_record.c.record_id, staged_record.c.content_hash, staged_record.c.payload
-            ).where(staged_record.c.record_id.in_(list(record_ids)))
-        ).mappings()
-        return {r["record_id"]: dict(r) for r in rows}
 
 
 def deliver(store: Engine, target: Target, channel: Channel) -> DeliveryResult:
@@ -132,13 +119,12 @@ def _deliver_kind(
             rows = outbox.claim(conn, target.code, kind, target.batch_size)
         if not rows:
             return
-        versions = _current_versions(store, [r["record_id"] for r in rows])
-        live = [
-            r
-            for r in rows
-            if versions.get(r["record_id"], {}).get("content_hash") == r["content_hash"]
-        ]
-        stale = [r["id"] for r in rows if r not in live]
+        live, stale = [], []
+        for row in rows:
+            if row["current_hash"] == row["content_hash"]:
+                live.append(row)
+            else:
+                stale.append(row["id"])
         with store.begin() as conn:
             outbox.mark(conn, stale, outbox.SUPERSEDED)
             outbox.mark(
@@ -152,7 +138,7 @@ def _deliver_kind(
                 "idempotency_key": r["idempotency_key"],
                 "record_id": r["record_id"],
                 "operation": r["operation"],
-                "data": render(versions[r["record_id"]]["payload"], kind, target, r["operation"]),
+                "data": render(r["payload"], kind, target, r["operation"]),
             }
             for r in live
         ]
