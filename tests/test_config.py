@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from credit_sync import config
-from credit_sync.config import ConfigError, check_select, load_departments, load_targets
+from credit_sync.config import (
+    ConfigError,
+    check_columns,
+    check_select,
+    load_departments,
+    load_targets,
+)
 from credit_sync.schema import Kind
+from credit_sync.select_sql import read_select
 
 
 def test_shipped_configuration_loads() -> None:
@@ -17,7 +25,10 @@ def test_shipped_configuration_loads() -> None:
     assert config.load_settings().late_after_working_days == 7
 
 
-def _write(tmp_path: Path, yaml_text: str, sql: str = "SELECT 1 AS source_key") -> Path:
+GOOD_SQL = "SELECT id AS source_key, modified AS updated_at, party AS CF_XDR_MC FROM punish"
+
+
+def _write(tmp_path: Path, yaml_text: str, sql: str = GOOD_SQL) -> Path:
     (tmp_path / "q.sql").write_text(sql, encoding="utf-8")
     path = tmp_path / "departments.yaml"
     path.write_text(yaml_text, encoding="utf-8")
@@ -59,13 +70,26 @@ def sql_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         (BASE.replace("penalty:", "licence:"), None, "unknown kind 'licence'"),
         (BASE.replace("    conn_id: dept_demo\n", ""), None, "missing key 'conn_id'"),
+        (
+            BASE,
+            GOOD_SQL.replace("AS CF_XDR_MC", "AS CF_NOPE"),
+            "q.sql alias 'CF_NOPE' is not a canonical penalty field",
+        ),
+        (
+            BASE,
+            GOOD_SQL.replace("AS CF_XDR_MC", "AS xk_wsh"),
+            "q.sql alias 'xk_wsh' is a permit field, not a penalty field",
+        ),
+        (BASE, GOOD_SQL.replace("modified AS updated_at", "modified"), "['updated_at']"),
+        (BASE + "    reconcile: fortnightly\n", None, "reconcile must be daily, weekly"),
+        (BASE + "    reconcile: [monday, 3]\n", None, "reconcile must be daily, weekly"),
     ],
 )
 @pytest.mark.usefixtures("sql_in_tmp")
 def test_config_errors_name_file_department_and_problem(
     tmp_path: Path, yaml_text: str, sql: str | None, expected: str
 ) -> None:
-    path = _write(tmp_path, yaml_text, sql or "SELECT 1 AS source_key")
+    path = _write(tmp_path, yaml_text, sql or GOOD_SQL)
     with pytest.raises(ConfigError) as err:
         load_departments(path)
     assert str(path) in str(err.value)
@@ -76,3 +100,51 @@ def test_select_check_allows_comments_ctes_and_semicolons_in_literals() -> None:
     assert check_select("-- comment\n/* block */ WITH a AS (SELECT 1) SELECT * FROM a;") is None
     assert check_select("SELECT 'a;b' AS x") is None
     assert check_select("UPDATE t SET a = 1") is not None
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # the shipped layouts: CAST(... AS VARCHAR), CASE ... END AS, literals with commas
+        "SELECT CAST(c.ajbh AS VARCHAR(40)) AS source_key, c.gxsj AS updated_at, "
+        "CASE WHEN c.gk = 'Y, ok' THEN 1 ELSE 0 END AS public_cleared FROM cf c",
+        # lower-case aliases (PostgreSQL folds them), quoted ones, implicit aliases
+        'SELECT c.id source_key, c.t AS "UPDATED_AT", c.n AS cf_xdr_mc, `c`.`x` AS `CF_WSH` '
+        "FROM cf AS c",
+        # CTEs, sub-queries and a union: only the top-level select lists name columns
+        "WITH x AS (SELECT id AS whatever FROM t) SELECT x.id AS source_key, "
+        "(SELECT max(m) AS m FROM u) AS updated_at FROM x UNION ALL SELECT 1, 2 FROM dual",
+        "SELECT * FROM v_punish",
+        "SELECT t.*, t.id AS source_key FROM t",
+    ],
+)
+def test_select_columns_accepted(sql: str) -> None:
+    shape = read_select(sql)
+    assert not isinstance(shape, str)
+    assert check_columns(shape, Kind.PENALTY) is None
+
+
+def test_select_column_check_sees_unknown_alias_after_a_subquery() -> None:
+    shape = read_select(
+        "SELECT (SELECT 1 AS inner_alias) AS source_key, now() AS updated_at, "
+        "x AS CF_CFLB_CODE FROM t"
+    )
+    assert not isinstance(shape, str)
+    assert "'CF_CFLB_CODE' is not a canonical penalty field" in check_columns(shape, Kind.PENALTY)
+
+
+@pytest.mark.usefixtures("sql_in_tmp")
+def test_reconcile_schedule(tmp_path: Path) -> None:
+    days = {}
+    for value in ("weekly", "daily", "[monday, Thursday]", "null"):
+        path = _write(tmp_path, BASE + f"    reconcile: {value}\n")
+        (dept,) = load_departments(path)
+        days[value] = dept.reconcile_days
+        sunday = date(2026, 11, 29)
+        assert dept.reconcile_due(sunday) == (value in ("weekly", "daily"))
+    assert days == {
+        "weekly": {6},
+        "daily": set(range(7)),
+        "[monday, Thursday]": {0, 3},
+        "null": set(),
+    }

@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from credit_sync.schema import META_COLUMNS, Kind, field_map
+from credit_sync.schema import FIELDS, META_COLUMNS, SOURCE_KEY, SOURCE_UPDATED_AT, Kind, field_map
+from credit_sync.select_sql import SelectShape, read_select
 
 PROJECT_HOME = Path(os.environ.get("CREDIT_SYNC_HOME", Path(__file__).resolve().parents[2]))
 
@@ -42,7 +44,7 @@ class ConfigError(ValueError):
 
 
 _CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
-_LEADING_COMMENTS = re.compile(r"^\s*(--[^\n]*\n|/\*.*?\*/|\s)*", re.S)
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,16 @@ class Department:
     enabled: bool = True
     public_cleared_default: bool = False
     chunk_size: int = 5000
+    # Weekdays (0 = Monday) on which the run lists the source's keys to find hard deletes.
+    reconcile_days: frozenset[int] = frozenset()
 
     @property
     def dag_id(self) -> str:
         return f"credit_sync_dept_{self.code}"
+
+    def reconcile_due(self, day: date) -> bool:
+        """Whether the run for `day` (the logical date, county local) reconciles keys."""
+        return day.weekday() in self.reconcile_days
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,7 @@ _DEPT_KEYS = {
     "enabled",
     "public_cleared_default",
     "chunk_size",
+    "reconcile",
 }
 _KIND_KEYS = {"sql", "mappings", "watermark", "tiebreak"}
 _TARGET_KEYS = {
@@ -147,16 +156,56 @@ def _check_keys(path: Path, where: str, entry: dict[str, Any], allowed: set[str]
 
 def check_select(sql: str) -> str | None:
     """Why `sql` is not a single SELECT statement, or None when it is."""
-    body = _LEADING_COMMENTS.sub("", sql).strip().rstrip(";").strip()
-    if not re.match(r"(?is)^(select|with)\b", body):
-        return "must be a single SELECT statement"
-    if ";" in _strip_literals(body):
-        return "must contain exactly one statement (found ';' inside)"
+    shape = read_select(sql)
+    return shape if isinstance(shape, str) else None
+
+
+# Every canonical code of any kind: to tell "a permit field in penalty.sql" from a typo.
+_ALL_CODES = {f.code: k for k, fs in FIELDS.items() for f in fs}
+
+
+def check_columns(shape: SelectShape, kind: Kind) -> str | None:
+    """Why the SELECT's output names do not fit `kind`, or None.
+
+    Every `AS <alias>` of the top-level select list must be a canonical field of the kind
+    (any case: PostgreSQL folds unquoted aliases to lower case) or a meta column. See
+    `select_sql` for what this static reading cannot see.
+    """
+    known = field_map(kind)
+    for alias in shape.aliases:
+        if alias.lower() in META_COLUMNS or alias.upper() in known:
+            continue
+        other = _ALL_CODES.get(alias.upper())
+        if other is not None:
+            return f"alias {alias!r} is a {other.value} field, not a {kind.value} field"
+        return (
+            f"alias {alias!r} is not a canonical {kind.value} field "
+            f"({kind.prefix}_*, BZ; see docs/configuration.md) nor one of {list(META_COLUMNS)}"
+        )
+    if not shape.star:
+        missing = [c for c in (SOURCE_KEY, SOURCE_UPDATED_AT) if c not in shape.output_names]
+        if missing:
+            return f"must return the column(s) {missing}"
     return None
 
 
-def _strip_literals(sql: str) -> str:
-    return re.sub(r"'(?:[^']|'')*'", "''", re.sub(r"--[^\n]*", "", sql))
+def _reconcile_days(path: Path, where: str, raw: Any) -> frozenset[int]:
+    """`reconcile`: null/false (never), daily, weekly (Sundays, like Airflow's @weekly),
+    or a weekday name or list of them."""
+    if raw in (None, False):
+        return frozenset()
+    aliases = {"daily": range(7), "weekly": (6,)} | {n: (i,) for i, n in enumerate(WEEKDAYS)}
+    names = [raw] if isinstance(raw, str) else raw
+    days: set[int] = set()
+    for name in names if isinstance(names, list) else [None]:
+        found = aliases.get(name.strip().lower()) if isinstance(name, str) else None
+        if found is None:
+            raise ConfigError(
+                f"{path}: {where}: reconcile must be daily, weekly, a weekday "
+                f"({', '.join(WEEKDAYS)}) or a list of weekdays; got {raw!r}"
+            )
+        days.update(found)
+    return frozenset(days)
 
 
 def _load_kind(path: Path, dept: str, kind_name: str, raw: Any) -> KindSource:
@@ -173,7 +222,8 @@ def _load_kind(path: Path, dept: str, kind_name: str, raw: Any) -> KindSource:
     sql_path = sql_dir() / raw["sql"]
     if not sql_path.is_file():
         raise ConfigError(f"{path}: {where}: SQL file not found: {sql_path}")
-    problem = check_select(sql_path.read_text(encoding="utf-8"))
+    shape = read_select(sql_path.read_text(encoding="utf-8"))
+    problem = shape if isinstance(shape, str) else check_columns(shape, kind)
     if problem:
         raise ConfigError(f"{path}: {where}: {sql_path.name} {problem}")
     known = field_map(kind)
@@ -224,6 +274,7 @@ def load_departments(path: Path | None = None) -> list[Department]:
                 enabled=bool(raw.get("enabled", True)),
                 public_cleared_default=bool(raw.get("public_cleared_default", False)),
                 chunk_size=int(raw.get("chunk_size", 5000)),
+                reconcile_days=_reconcile_days(path, where, raw.get("reconcile")),
             )
         )
     return departments

@@ -230,3 +230,27 @@ def test_logs_hold_no_credentials_and_no_full_id_numbers(store, platforms, dept,
     assert "retry" in text  # the faults did happen and were logged
     assert provincial.app_secret not in text
     assert not any(person_id(i) in text for i in range(20))
+
+
+def test_expired_publicity_is_withdrawn_from_public_only(store, platforms, dept) -> None:
+    from credit_sync.delivery.withdrawals import enqueue_expired
+    from credit_sync.staging.tables import staged_record
+
+    provincial, public = platforms
+    records = stage(
+        store,
+        [penalty_row(0, CF_GSJZQ="2026-12-31"), penalty_row(1, CF_GSJZQ="2027-06-30")],
+        department=dept,
+    )
+    with store.begin() as conn:
+        conn.execute(staged_record.update().values(valid=True))
+    _enqueue(store, records)
+    deliver(store, PUBLIC, _channel(public))
+    deliver(store, PROVINCIAL, _channel(provincial))
+    assert enqueue_expired(store, [PROVINCIAL, PUBLIC], date(2026, 12, 31)) == {"xybaiyin": 0}
+    assert enqueue_expired(store, [PROVINCIAL, PUBLIC], date(2027, 1, 1)) == {"xybaiyin": 1}
+    assert enqueue_expired(store, [PROVINCIAL, PUBLIC], date(2027, 1, 2)) == {"xybaiyin": 0}  # once
+    deliver(store, PUBLIC, _channel(public))
+    withdrawn = [r for r in _received(public, dept) if r["operation"] == "withdraw"]
+    assert [r["record_id"] for r in withdrawn] == [records[0]["record_id"]]
+    assert len(_received(provincial, dept)) == 2  # the provincial platform keeps its history

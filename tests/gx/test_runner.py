@@ -242,6 +242,23 @@ def test_permit_rule(permit_run: SuiteResult, row: int, expected: list) -> None:
     assert all(f.row == row and f.severity == "error" for f in found)
 
 
+@pytest.mark.parametrize("kind", ["permit", "penalty"])
+def test_grouped_batches_find_the_same_failures(
+    kind: str, request, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Large frames are validated one column group at a time: same answers as one batch.
+    from credit_sync.gx import runner
+
+    single = request.getfixturevalue(f"{kind}_run")
+    monkeypatch.setattr(runner, "GROUP_MIN_ROWS", 0)
+    suite = request.getfixturevalue(f"{kind}_suite")
+    make_row = request.getfixturevalue(f"{kind}_row")
+    grouped = _case_run(suite, make_row, PERMIT_CASES if kind == "permit" else PENALTY_CASES)
+    assert grouped.failures == single.failures
+    for key in ("evaluated_expectations", "successful_expectations", "failures_by_rule"):
+        assert grouped.statistics[key] == single.statistics[key]
+
+
 def test_every_rule_has_passing_and_failing_cases() -> None:
     for cases, extra in (
         (PENALTY_CASES, {"ENUM_PENALTY_CATEGORY", "AMOUNT_FORMAT", "AMOUNT_NEGATIVE"}),
@@ -488,6 +505,53 @@ def test_a_broken_rule_raises_instead_of_passing(tmp_path: Path) -> None:
     suite = load_suite(_write_suite(tmp_path, [broken]))
     with pytest.raises(SuiteExecutionError, match="BROKEN"):
         validate_frame(pd.DataFrame({"A": [None]}), suite, run_name="t", reference_date=REF)
+
+
+def test_other_gx_expectations_and_query_conditions_work(tmp_path: Path) -> None:
+    # Rules beyond the shipped suites: built-ins that read the text, a pandas query string.
+    path = _write_suite(
+        tmp_path,
+        [
+            {
+                "type": "expect_column_value_lengths_to_be_between",
+                "kwargs": {"column": "WSH", "min_value": 3, "max_value": 20},
+                "meta": _meta("WSH_LENGTH"),
+            },
+            {
+                "type": "expect_column_values_to_match_regex",
+                "kwargs": {"column": "ZT", "regex": "^[0-3]$"},
+                "meta": _meta("ZT_REGEX"),
+            },
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {
+                    "column": "ZJHM",
+                    "row_condition": {
+                        "type": "pass_through",
+                        "pass_through_filter": "LB == '自然人'",
+                    },
+                },
+                "meta": _meta("QUERY"),
+            },
+        ],
+    )
+    frame = pd.DataFrame(
+        {
+            "WSH": ["会罚〔2024〕1号", "x", None, 7] * 50,
+            "ZT": ["0", "9", 3, None] * 50,
+            "ZJHM": [None, None, "x", None] * 50,
+            "LB": ["自然人", "法人及非法人组织", "自然人", "自然人"] * 50,
+        },
+        dtype=object,
+    )
+    result = validate_frame(frame, load_suite(path), run_name="t", reference_date=REF)
+    assert {(f.row % 4, f.rule) for f in result.failures} == {
+        (1, "WSH_LENGTH"),
+        (3, "WSH_LENGTH"),
+        (1, "ZT_REGEX"),
+        (0, "QUERY"),
+        (3, "QUERY"),
+    }
 
 
 def test_statistics(penalty_suite, penalty_row) -> None:

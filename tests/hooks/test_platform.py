@@ -82,3 +82,13 @@ def test_client_from_connection_keeps_secrets_out_of_its_repr() -> None:
     assert client.base_url == "https://10.1.2.3:8443"
     assert (client.auth, client.timeout, client.retry.max_attempts) == ("signature", 7.0, 2)
     assert "s3cr3t" not in repr(client)
+
+
+def test_signed_get_with_a_query_string(standin_factory) -> None:
+    standin = standin_factory("public", name="signedget", auth="signature")
+    client = PlatformClient(standin.base_url, standin.app_key, standin.app_secret, auth="signature")
+    item = _item(1)
+    item["data"]["CF_XDR_ZJHM"] = "620422********1234"  # a public platform takes masked IDs only
+    assert client.send_records("penalty", "b1", [item])[0].status == "accepted"
+    resp = client.request("GET", "/api/v1/current?kind=penalty")
+    assert resp.status_code == 200 and resp.json()["total"] == 1

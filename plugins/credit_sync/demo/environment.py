@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from credit_sync.config import PROJECT_HOME, runtime_dir
+from credit_sync.standins.process import StandinProcess
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,42 @@ def department_connections(databases: dict[str, Path]) -> dict[str, dict]:
         f"dept_{code}": {"conn_type": "sqlite", "host": str(path)}
         for code, path in databases.items()
     }
+
+
+@dataclass(frozen=True)
+class StandinSpec:
+    name: str
+    profile: str
+    conn_id: str
+    auth: str
+
+
+# The demo exercises both authentication modes of the contract.
+STANDINS = (
+    StandinSpec("provincial", "provincial", "credit_provincial", "token"),
+    StandinSpec("xybaiyin", "public", "credit_xybaiyin", "signature"),
+)
+
+
+def standin_processes(paths: DemoPaths) -> dict[str, StandinProcess]:
+    """The demo's stand-ins (not started), persisting under the demo directory."""
+    creds = demo_credentials(paths)
+    return {
+        spec.name: StandinProcess(
+            spec.profile,
+            paths.demo / f"standin-{spec.name}.db",
+            creds[spec.name]["app_key"],
+            creds[spec.name]["app_secret"],
+            auth=spec.auth,
+            log_path=paths.airflow_home / "logs" / f"standin-{spec.name}.log",
+        )
+        for spec in STANDINS
+    }
+
+
+def demo_connections(databases: dict[str, Path], standins: dict[str, StandinProcess]) -> dict:
+    """Airflow connections of the embedded default: departments and (started) stand-ins."""
+    connections = department_connections(databases)
+    for spec in STANDINS:
+        connections[spec.conn_id] = standins[spec.name].airflow_connection()
+    return connections

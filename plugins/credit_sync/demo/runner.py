@@ -21,16 +21,12 @@ from zoneinfo import ZoneInfo
 from credit_sync.demo.environment import (
     DemoPaths,
     airflow_env,
-    demo_credentials,
+    demo_connections,
     department_connections,
+    standin_processes,
 )
 from credit_sync.demo.seed import seed
 from credit_sync.standins.process import StandinProcess
-
-STANDINS = {
-    "provincial": ("provincial", "credit_provincial"),
-    "xybaiyin": ("public", "credit_xybaiyin"),
-}
 
 
 def _say(message: str) -> None:
@@ -60,7 +56,9 @@ def _held(standin: StandinProcess) -> dict[str, int]:
     """What a stand-in holds now (read endpoint), per kind: to show nothing was lost."""
     from credit_sync.hooks.platform import PlatformClient
 
-    client = PlatformClient(standin.base_url, standin.app_key, standin.app_secret)
+    client = PlatformClient(
+        standin.base_url, standin.app_key, standin.app_secret, auth=standin.auth
+    )
     held = {}
     for kind in ("permit", "penalty"):
         resp = client.request("GET", f"/api/v1/current?kind={kind}")
@@ -81,30 +79,18 @@ def run_demo(paths: DemoPaths | None = None, logical_date: datetime | None = Non
     logical_date = logical_date or datetime.now(UTC).replace(microsecond=0)
     anchor = logical_date.astimezone(ZoneInfo("Asia/Shanghai")).date()
     databases = seed(paths.demo, anchor)
-    creds = demo_credentials(paths)
     log = paths.airflow_home / "logs" / f"demo-{logical_date:%Y%m%dT%H%M%S}.log"
     base_env = airflow_env(paths, department_connections(databases))
     ensure_airflow_db(paths, base_env, log)
 
     store = open_store(paths.staging_url)
     before = status(store)
-    standins = {
-        name: StandinProcess(
-            profile,
-            paths.demo / f"standin-{name}.db",
-            creds[name]["app_key"],
-            creds[name]["app_secret"],
-            log_path=paths.airflow_home / "logs" / f"standin-{name}.log",
-        )
-        for name, (profile, _) in STANDINS.items()
-    }
+    standins = standin_processes(paths)
     try:
         for name, standin in standins.items():
             standin.start()
-            _say(f"stand-in {name} ({standin.profile}) listening on {standin.base_url}")
-        connections = department_connections(databases)
-        for name, (_, conn_id) in STANDINS.items():
-            connections[conn_id] = standins[name].airflow_connection()
+            _say(f"stand-in {name} ({standin.profile}, {standin.auth} auth) on {standin.base_url}")
+        connections = demo_connections(databases, standins)
         env = airflow_env(paths, connections)
         result_file = paths.airflow_home / "logs" / "demo-result.json"
         result_file.unlink(missing_ok=True)

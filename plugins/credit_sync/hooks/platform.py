@@ -119,7 +119,7 @@ class PlatformClient:
             try:
                 headers = {
                     "Content-Type": "application/json",
-                    **self._auth_headers(method, path, body),
+                    **self._auth_headers(method, path.split("?", 1)[0], body),
                 }
                 resp = self.session.request(
                     method,
