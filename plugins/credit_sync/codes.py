@@ -135,7 +135,7 @@ def mask_id(code: str) -> str:
 
 
 def _lut(mapping: dict[str, int]) -> np.ndarray:
-    table = np.full(256, -1, dtype=np.int64)
+    table = np.full(256, -1, dtype=np.int32)  # int32 keeps the (n, 18) matrices small
     for char, value in mapping.items():
         table[ord(char)] = value
     return table
@@ -148,16 +148,18 @@ _ID_CHECK_LUT = _lut({c: i for i, c in enumerate(ID_CHECK_CHARS)})
 
 
 def _byte_matrix(values: pd.Series, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of exactly `width` characters as an (n, width) uint8 matrix, plus their mask.
+    """Rows of exactly `width` characters as an (n, width) code-point matrix, plus their mask.
 
-    Non-ASCII characters become '?' (one byte each), which every lookup table rejects.
+    One fixed-width numpy conversion instead of per-string work: strings are cut at
+    width + 1, so anything longer still fails the length test; code points above 127
+    are clipped to 127, which every lookup table rejects; non-strings never fit.
     """
-    text = values.astype("string").fillna("")
-    fits = (text.str.len() == width).to_numpy(dtype=bool)
-    rows = text.to_numpy(dtype=object)[fits]
-    joined = "".join(rows).encode("ascii", errors="replace")
-    matrix = np.frombuffer(joined, dtype=np.uint8).reshape(len(rows), width)
-    return matrix, fits
+    items = values.to_numpy(dtype=object)
+    is_text = np.fromiter((type(v) is str for v in items), dtype=bool, count=len(items))
+    fixed = np.array(np.where(is_text, items, ""), dtype=f"U{width + 1}")
+    fits = is_text & (np.char.str_len(fixed) == width)
+    points = fixed[fits].view(np.uint32).reshape(-1, width + 1)[:, :width]
+    return np.minimum(points, 127).astype(np.uint8), fits
 
 
 def uscc_valid(values: pd.Series) -> np.ndarray:
