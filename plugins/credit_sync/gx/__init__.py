@@ -6,6 +6,7 @@ takes seconds, which Airflow would otherwise pay on every DAG-file parse.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,11 @@ from typing import TYPE_CHECKING, Any
 # GX 1.24.1 as installed ships no analytics client and never reads the variable; other 1.x
 # builds send usage events unless it is false.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# GX logs dozens of INFO lines while importing and validating; Airflow task logs run at
+# INFO. Keep its warnings, unless the application configured this logger itself.
+_gx_logger = logging.getLogger("great_expectations")
+if _gx_logger.level == logging.NOTSET:
+    _gx_logger.setLevel(logging.WARNING)
 
 if TYPE_CHECKING:
     from credit_sync.gx.runner import (

@@ -15,7 +15,6 @@ through the Airflow provider.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import re
 import time
@@ -66,10 +65,6 @@ __all__ = [
     "load_suite",
     "validate_frame",
 ]
-
-_gx_logger = logging.getLogger("great_expectations")
-if _gx_logger.level == logging.NOTSET:  # respect a level the application set on purpose
-    _gx_logger.setLevel(logging.WARNING)
 
 SEVERITIES = ("error", "warning")
 GROUP_MIN_ROWS = 20_000  # from this many rows on, one GX batch per column group (faster)
@@ -251,7 +246,7 @@ def _validate_by_column_group(
     meta: dict[str, Any] = {}
     if len(frame) >= GROUP_MIN_ROWS:
         groups = _column_groups(suite, list(frame.columns))
-    else:  # each batch costs ~30 ms of fixed GX work: below this size one batch is faster
+    else:  # each batch costs tens of ms of fixed GX work: for small frames one batch is faster
         groups = [(list(frame.columns), list(suite.expectations))]
     for columns, expectations in groups:
         part_suite = ExpectationSuite(
@@ -289,7 +284,7 @@ def _column_groups(
         own = [c for c in own if isinstance(c, str)]
         condition = getattr(expectation, "row_condition", None)
         needed = own + [c for c, _ in _condition_columns(condition)]
-        if ALL_COLUMNS in needed:
+        if ALL_COLUMNS in needed or not own:  # query strings, table-level rules: everything
             needed = frame_columns
         columns, members = groups.setdefault(own[0] if own else "", ({}, []))
         columns.update(dict.fromkeys(c for c in needed if c in frame_columns))
