@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from credit_sync.codes import org_check_char, resident_id_check_char, uscc_check_char
 from credit_sync.config import Target
+from credit_sync.delivery.outbox import RecordVersion, enqueue
 from credit_sync.normalise import Normaliser, stable_hash
 from credit_sync.schema import Kind, key_fields, record_id
 from credit_sync.staging.tables import staged_record
 
 AUTHORITY = "1162042201381234XB"
 WHEN = datetime(2026, 11, 27, 2, 0)
+TODAY = WHEN.date()
 
 
 def uscc(n: int) -> str:
@@ -104,3 +106,11 @@ PROVINCIAL = Target(
     "provincial", "省平台", "service", "credit_provincial", public=False, batch_size=50
 )
 PUBLIC = Target("xybaiyin", "信用白银", "service", "credit_xybaiyin", public=True, batch_size=50)
+
+
+def queue(
+    store: sa.Engine, records: list[dict], targets: list[Target], as_of: date = TODAY
+) -> dict[str, int]:
+    """Put staged records in the outbox of `targets`, as validation does for valid ones."""
+    with store.begin() as conn:
+        return enqueue(conn, [RecordVersion.of(r) for r in records], targets, as_of)

@@ -15,13 +15,12 @@ from credit_sync.codes import mask_id
 from credit_sync.config import Target
 from credit_sync.delivery.exchange_db import ExchangeDatabaseChannel, exchange_table
 from credit_sync.delivery.files import FileChannel
-from credit_sync.delivery.outbox import RecordVersion, enqueue
 from credit_sync.delivery.sender import DeliveryError, deliver
 from credit_sync.hooks.platform import PlatformError
 from credit_sync.reporting import status
 from credit_sync.staging.tables import outbox
 from credit_sync.standins.exchange_collector import collect_once
-from tests.factories import penalty_row, person_id, stage
+from tests.factories import penalty_row, person_id, queue, stage
 
 TODAY = date(2026, 11, 27)
 TABLES = {"penalty": "cf_exchange"}
@@ -37,19 +36,7 @@ FRONT_DB = Target(
 
 
 def _queue(store: sa.Engine, records: list[dict], target: Target) -> None:
-    versions = [
-        RecordVersion(
-            r["record_id"],
-            r["department"],
-            r["kind"],
-            r["content_hash"],
-            r["payload"],
-            r["public_cleared"],
-        )
-        for r in records
-    ]
-    with store.begin() as conn:
-        enqueue(conn, versions, [target], TODAY)
+    queue(store, records, [target], TODAY)
 
 
 def _states(store: sa.Engine) -> dict[str, int]:

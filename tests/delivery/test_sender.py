@@ -14,33 +14,17 @@ import sqlalchemy as sa
 from credit_sync.codes import mask_id
 from credit_sync.delivery import outbox
 from credit_sync.delivery.channels import ServiceChannel
-from credit_sync.delivery.outbox import RecordVersion, enqueue
 from credit_sync.delivery.sender import DeliveryError, deliver
 from credit_sync.hooks.platform import PlatformClient, RetryPolicy
 from credit_sync.staging.tables import outbox as outbox_table
-from tests.factories import PROVINCIAL, PUBLIC, penalty_row, person_id, stage
+from tests.factories import PROVINCIAL, PUBLIC, penalty_row, person_id, queue, stage
 
 TODAY = date(2026, 11, 27)
 N = 120
 
 
-def _versions(records: list[dict]) -> list[RecordVersion]:
-    return [
-        RecordVersion(
-            r["record_id"],
-            r["department"],
-            r["kind"],
-            r["content_hash"],
-            r["payload"],
-            r["public_cleared"],
-        )
-        for r in records
-    ]
-
-
 def _enqueue(store: sa.Engine, records: list[dict]) -> dict[str, int]:
-    with store.begin() as conn:
-        return enqueue(conn, _versions(records), [PROVINCIAL, PUBLIC], TODAY)
+    return queue(store, records, [PROVINCIAL, PUBLIC], TODAY)
 
 
 def _channel(standin, timeout: float = 5.0, attempts: int = 5) -> ServiceChannel:

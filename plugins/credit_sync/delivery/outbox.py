@@ -9,9 +9,10 @@ is harmless, and an unchanged record never gets a second row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -45,6 +46,19 @@ class RecordVersion:
     payload: dict
     public_cleared: bool
     publicity_end: date | None = None  # penalties only
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any], publicity_end: date | None = None) -> RecordVersion:
+        """From a staged_record row (a mapping with its column names)."""
+        return cls(
+            row["record_id"],
+            row["department"],
+            row["kind"],
+            row["content_hash"],
+            row["payload"],
+            row["public_cleared"],
+            publicity_end,
+        )
 
 
 def idempotency_key(record_id: str, content_hash: str, operation: str) -> str:

@@ -50,17 +50,7 @@ def enqueue_expired(
         for row in rows:
             end = parse_date(row.payload.get("CF_GSJZQ"))
             if end and date.fromisoformat(end) < as_of:
-                expired.append(
-                    RecordVersion(
-                        row.record_id,
-                        row.department,
-                        row.kind,
-                        row.content_hash,
-                        row.payload,
-                        row.public_cleared,
-                        date.fromisoformat(end),
-                    )
-                )
+                expired.append(RecordVersion.of(row._mapping, date.fromisoformat(end)))
         if expired:
             with store.begin() as conn:
                 for code, n in enqueue(conn, expired, public, as_of).items():
