@@ -8,6 +8,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, dag, task
 
+from credit_sync.alerts import task_failed
 from credit_sync.assets import DELIVERY_DAG_ID, OUTBOX_ASSET_URI, TAGS, TARGETS_POOL
 from credit_sync.config import targets
 from credit_sync.operators.target import deliver_target, report, schedule_withdrawals, targets_ok
@@ -26,6 +27,7 @@ from credit_sync.operators.target import deliver_target, report, schedule_withdr
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=20),
         "execution_timeout": timedelta(hours=1),
+        "on_failure_callback": task_failed,
     },
     tags=[*TAGS, "delivery"],
     doc_md=__doc__,
