@@ -1,6 +1,8 @@
 """One DAG per configured department (config/departments.yaml): for each record kind,
-extract from the department's database into staging, then validate. Operators see,
-pause and rerun each department on its own; a department that fails fails alone."""
+extract from the department's database into staging, reconcile its keys (hard deletes at
+the source; a no-op on days the department's `reconcile:` does not name), then validate.
+Operators see, pause and rerun each department on its own; a department that fails fails
+alone."""
 
 from __future__ import annotations
 
@@ -11,8 +13,12 @@ from airflow.sdk import Asset, Param, dag, task
 
 from credit_sync.assets import OUTBOX_ASSET_URI, SOURCES_POOL, TAGS
 from credit_sync.config import Department, departments
-from credit_sync.operators.department import extract_kind, validate_kind
+from credit_sync.operators.department import extract_kind, reconcile_kind, validate_kind
 
+# A department database that is down for maintenance or a network blip gets 3 more tries
+# over about 14 minutes (2, 4, 8 min, capped at 30); a wrong SQL file or password fails
+# the same way every time, and the task log names the department and the cause.
+# Every task is safe to retry: upserts by record id, a watermark that never goes back.
 DEFAULT_ARGS = {
     "retries": 3,
     "retry_delay": timedelta(minutes=2),
@@ -27,6 +33,11 @@ PARAMS = {
     "window_end": Param(None, type=["null", "string"], description="Re-extract up to (ISO time)"),
     "full_resync": Param(
         False, type="boolean", description="Re-read every row, ignore the watermark"
+    ),
+    "reconcile": Param(
+        False,
+        type="boolean",
+        description="List the source's keys now to find hard deletes, even if not due",
     ),
 }
 
@@ -48,10 +59,15 @@ def department_dag(dept: Department) -> None:
     def wiring() -> None:
         for kind in dept.kinds:
             extract = task(task_id=f"extract_{kind.value}", pool=SOURCES_POOL)(extract_kind)
+            reconcile = task(task_id=f"reconcile_{kind.value}", pool=SOURCES_POOL)(reconcile_kind)
             validate = task(task_id=f"validate_{kind.value}", outlets=[Asset(OUTBOX_ASSET_URI)])(
                 validate_kind
             )
-            extract(dept.code, kind.value) >> validate(dept.code, kind.value)
+            (
+                extract(dept.code, kind.value)
+                >> reconcile(dept.code, kind.value)
+                >> validate(dept.code, kind.value)
+            )
 
     wiring()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -140,3 +141,27 @@ def test_broken_sql_fails_with_department_and_cause(
     assert "department testdept (测试局) penalty: source query failed" in str(err.value)
     with store.connect() as conn:
         assert stored_watermark(conn, "testdept", Kind.PENALTY) is None
+
+
+def test_a_key_repeated_across_chunks_is_one_record_and_the_last_row_wins(
+    source: sa.Engine, store: sa.Engine, tmp_path: Path
+) -> None:
+    """A SELECT that joins into duplicate keys: within a chunk and across chunks the key
+    stays one record (an update, never a second insert) and the last row wins."""
+    union = SELECT + "UNION ALL\n" + SELECT.replace("FROM punish", "FROM punish_old")
+    dept = replace(_dept(tmp_path, union), chunk_size=2)
+    with source.begin() as conn:
+        conn.execute(sa.text(DDL.replace("punish", "punish_old")))
+    _insert(
+        source,
+        [(1, "甲旧名", "1号", "2026-11-19", "FK", T0), (2, "乙", "2号", "2026-11-19", "FK", T0)],
+    )
+    with source.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO punish_old VALUES (1, '甲新名', '1号', '2026-11-19', 'FK', :t)"),
+            {"t": T1},
+        )
+    result = extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END)
+    assert (result.fetched, result.new, result.changed) == (3, 2, 1)
+    assert _staged(store)["1"]["CF_XDR_MC"] == "甲新名"
+    assert result.watermark == T1

@@ -49,7 +49,9 @@ def test_custom_types_are_registered_under_snake_case(cls: type) -> None:
     from great_expectations.expectations.registry import get_expectation_impl
 
     assert get_expectation_impl(cls.expectation_type) is cls
-    assert cls.expectation_type.startswith("expect_column_values_to_")
+    assert cls.expectation_type.startswith(
+        ("expect_column_values_to_", "expect_column_pair_values_a_to_")
+    )
 
 
 def _examples() -> list[Any]:
@@ -68,6 +70,9 @@ def _examples() -> list[Any]:
         ce.ExpectColumnValuesToBeFiniteNumbers(column="A"),
         ce.ExpectColumnValuesToNotBeNegative(column="A"),
         ce.ExpectColumnValuesToBeInSetOrMultiSet(column="A", value_set=["罚款", "警告"]),
+        ce.ExpectColumnPairValuesAToBePresentWhenBContains(
+            column_A="A", column_B="B", value_set=["罚款"], separator="|"
+        ),
     ]
 
 
@@ -100,6 +105,8 @@ def test_literal_dates_must_be_iso(bad: str) -> None:
 def test_multi_set_needs_a_value_set() -> None:
     with pytest.raises(ValueError):
         ce.ExpectColumnValuesToBeInSetOrMultiSet(column="A", value_set=[])
+    with pytest.raises(ValueError):
+        ce.ExpectColumnPairValuesAToBePresentWhenBContains(column_A="A", column_B="B", value_set=[])
 
 
 # --- each expectation: passing and failing values -------------------------------------------------
@@ -197,6 +204,35 @@ def test_in_set_or_multi_set() -> None:
         column="A", value_set=["罚款", "警告"], separator="|"
     )
     assert failing_rows(other_separator, A=["罚款|警告", "罚款;警告"]) == [1]
+
+
+def test_a_present_when_b_contains() -> None:
+    exp = ce.ExpectColumnPairValuesAToBePresentWhenBContains(
+        column_A="A", column_B="B", value_set=["罚款", "吊销许可证件"]
+    )
+    a = [0.2, None, None, None, None, None, None, None, 0, "x", None, None]
+    b = [
+        "罚款",
+        "罚款",
+        "警告;罚款",
+        " 罚款 ",
+        "警告",
+        None,
+        "罚款款",
+        "吊销许可证件",
+        "罚款",
+        None,
+    ]
+    b += [["罚款"], 12345]  # garbage categories call for nothing (the enum rule reports them)
+    # rows 5 (both missing) and 9 (no category) are not this rule's business
+    assert failing_rows(exp, A=a, B=b) == [1, 2, 3, 7]
+    assert failing_rows(exp, A=[None] * 300, B=["警告", "罚款", "吊销许可证件"] * 100) == [
+        i for i in range(300) if i % 3
+    ]  # repeated categories take the categorical path
+    piped = ce.ExpectColumnPairValuesAToBePresentWhenBContains(
+        column_A="A", column_B="B", value_set=["罚款"], separator="|"
+    )
+    assert failing_rows(piped, A=[None, None], B=["警告|罚款", "警告;罚款"]) == [0]
 
 
 def test_mostly_still_reports_every_unexpected_row() -> None:

@@ -1,7 +1,8 @@
 """Custom Great Expectations (1.x) expectations for 双公示 records.
 
-Each rule GX lacks is a metric (a `ColumnMapMetricProvider` with a vectorised `_pandas`
-condition) plus a `ColumnMapExpectation` that names it in `map_metric`. Defining the class
+Each rule GX lacks is a metric (a `ColumnMapMetricProvider`, or `ColumnPairMapMetricProvider`
+for rules that read two columns, with a vectorised `_pandas` condition) plus an expectation
+that names it in `map_metric`. Defining the class
 registers it: GX's `MetaExpectation` metaclass files every non-abstract Expectation
 subclass under its snake_case name (`ExpectColumnValuesToBeValidUscc` ->
 `expect_column_values_to_be_valid_uscc`), which is the `type` used in suite JSON. A suite
@@ -21,16 +22,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 from great_expectations.compatibility import pydantic
 from great_expectations.execution_engine import PandasExecutionEngine
-from great_expectations.expectations.expectation import ColumnMapExpectation
+from great_expectations.expectations.expectation import (
+    ColumnMapExpectation,
+    ColumnPairMapExpectation,
+)
 from great_expectations.expectations.metrics.map_metric_provider import (
     ColumnMapMetricProvider,
+    ColumnPairMapMetricProvider,
     column_condition_partial,
+    column_pair_condition_partial,
 )
 
 from credit_sync.codes import resident_id_valid, uscc_valid
@@ -87,11 +93,28 @@ def _per_category(column: pd.Series, vector_check: Callable[[pd.Series], np.ndar
     return pd.Series(result, index=column.index)
 
 
-def _is_number(value: object) -> bool:
-    # bool is an int subclass but never an amount
+def is_number(value: object) -> bool:
+    """An int or float (numpy's too); bool is an int subclass but never an amount."""
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
         value, (bool, np.bool_)
     )
+
+
+_NUMBER_KINDS = frozenset({"floating", "integer", "mixed-integer-float", "empty"})
+
+
+def as_floats(column: pd.Series) -> pd.Series | None:
+    """The column as float64 (missing values NaN) when every value is a number, else None."""
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return None
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return column.astype(float)
+    if pd.api.types.infer_dtype(column, skipna=True) not in _NUMBER_KINDS:
+        return None
+    try:
+        return column.astype(float)
+    except OverflowError:  # an int beyond float range
+        return None
 
 
 # --- 统一社会信用代码 ---------------------------------------------------------------
@@ -199,7 +222,7 @@ class ColumnValuesFiniteNumber(ColumnMapMetricProvider):
             return pd.Series(False, index=column.index)
         if pd.api.types.is_numeric_dtype(column.dtype):  # fast path: a clean float column
             return pd.Series(np.isfinite(column.to_numpy(dtype=float)), index=column.index)
-        return _per_unique(column, lambda v: _is_number(v) and math.isfinite(v))
+        return _per_unique(column, lambda v: is_number(v) and math.isfinite(v))
 
 
 class ExpectColumnValuesToBeFiniteNumbers(ColumnMapExpectation):
@@ -220,7 +243,7 @@ class ColumnValuesNotNegative(ColumnMapMetricProvider):
         ):
             return pd.Series(~(column.to_numpy(dtype=float) < 0), index=column.index)
         # Non-numbers are the number-format rule's business, not this one's.
-        return _per_unique(column, lambda v: not (_is_number(v) and v < 0))
+        return _per_unique(column, lambda v: not (is_number(v) and v < 0))
 
 
 class ExpectColumnValuesToNotBeNegative(ColumnMapExpectation):
@@ -265,7 +288,63 @@ class ExpectColumnValuesToBeInSetOrMultiSet(ColumnMapExpectation):
     success_keys: ClassVar[tuple[str, ...]] = ("value_set", "separator", "mostly")
 
 
-CUSTOM_EXPECTATIONS: tuple[type[ColumnMapExpectation], ...] = (
+def _contains_any(value_set: list[str], separator: str) -> Callable[[Any], bool]:
+    wanted = frozenset(value_set)
+
+    def contains(value: object) -> bool:
+        return isinstance(value, str) and any(
+            part.strip() in wanted for part in value.split(separator)
+        )
+
+    return contains
+
+
+# --- a field another field's categories call for ------------------------------------------
+
+
+class ColumnPairValuesAPresentWhenBContains(ColumnPairMapMetricProvider):
+    condition_metric_name = "column_pair_values.credit_sync_a_present_when_b_contains"
+    condition_value_keys = ("value_set", "separator")
+
+    @column_pair_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(
+        cls,
+        column_A: pd.Series,
+        column_B: pd.Series,
+        value_set: list[str],
+        separator: str = ";",
+        **kwargs: Any,
+    ) -> pd.Series:
+        contains = _contains_any(value_set, separator)
+        # _per_unique passes nulls, so asking "calls for nothing?" lets a null B call for nothing.
+        calls_for_nothing = _per_unique(column_B, lambda v: not contains(v))
+        return column_A.notna() | calls_for_nothing
+
+
+class ExpectColumnPairValuesAToBePresentWhenBContains(ColumnPairMapExpectation):
+    """column_A is not null where column_B (one value or several joined by `separator`)
+    contains any element of `value_set`.
+
+    For 罚款金额 when 罚款 is among the 处罚类别 (`罚款;没收违法所得`), and the licence
+    details when a 暂扣/吊销 category applies. Rows missing both are skipped (GX's default
+    `ignore_row_if`): without a category there is nothing to call for.
+    """
+
+    value_set: list[str] = pydantic.Field(min_items=1)
+    separator: str = pydantic.Field(default=";", min_length=1)
+    ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] = (
+        "both_values_are_missing"
+    )
+    map_metric: ClassVar[str] = "column_pair_values.credit_sync_a_present_when_b_contains"
+    success_keys: ClassVar[tuple[str, ...]] = (
+        "value_set",
+        "separator",
+        "ignore_row_if",
+        "mostly",
+    )
+
+
+CUSTOM_EXPECTATIONS: tuple[type[ColumnMapExpectation | ColumnPairMapExpectation], ...] = (
     ExpectColumnValuesToBeValidUscc,
     ExpectColumnValuesToBeValidResidentId,
     ExpectColumnValuesToBeIsoDates,
@@ -273,4 +352,5 @@ CUSTOM_EXPECTATIONS: tuple[type[ColumnMapExpectation], ...] = (
     ExpectColumnValuesToBeFiniteNumbers,
     ExpectColumnValuesToNotBeNegative,
     ExpectColumnValuesToBeInSetOrMultiSet,
+    ExpectColumnPairValuesAToBePresentWhenBContains,
 )

@@ -6,7 +6,9 @@ The pipeline calls two functions:
   refuse it if GX dropped any expectation (GX logs and skips unknown types).
 - `validate_frame(df, suite, run_name=..., reference_date=...)`: validate with GX and
   turn each unexpected row into a `RowFailure` whose rule code, severity and Chinese
-  message come from the expectation's `meta`; optionally build GX Data Docs.
+  message come from the expectation's `meta`; optionally build GX Data Docs;
+- `write_data_docs(suite, result, ...)`: Data Docs of a result built elsewhere, e.g. row
+  slices validated in parallel and joined by `credit_sync.gx.combine`.
 
 GX is called directly (ephemeral context, pandas data source, `batch.validate`), never
 through the Airflow provider.
@@ -43,6 +45,7 @@ from great_expectations.data_context.types.resource_identifiers import (
     ExpectationSuiteIdentifier,
     ValidationResultIdentifier,
 )
+from great_expectations.execution_engine import pandas_execution_engine
 from great_expectations.expectations.registry import get_expectation_impl
 from great_expectations.expectations.row_conditions import (
     AndCondition,
@@ -62,9 +65,15 @@ __all__ = [
     "SuiteDefinitionError",
     "SuiteExecutionError",
     "SuiteResult",
+    "columns_read",
     "load_suite",
     "validate_frame",
+    "write_data_docs",
 ]
+
+# GX fingerprints every batch frame (hash_pandas_object + md5) for batch metadata nothing
+# here reads, below its own size threshold: a third of GX's time at 1M rows. Never.
+pandas_execution_engine.HASH_THRESHOLD = 0
 
 SEVERITIES = ("error", "warning")
 GROUP_MIN_ROWS = 20_000  # from this many rows on, one GX batch per column group (faster)
@@ -108,6 +117,8 @@ class SuiteResult:
     failures: list[RowFailure]
     statistics: dict[str, Any] = field(default_factory=dict)
     data_docs_index: Path | None = None
+    # GX's own result without the full row lists, personal IDs masked: what Data Docs show.
+    summary: ExpectationSuiteValidationResult | None = None
 
 
 # --- loading ------------------------------------------------------------------------
@@ -189,40 +200,56 @@ def validate_frame(
     frame = _prepare_frame(original, suite)
     prepared = time.perf_counter()
 
-    context = _make_context(data_docs_dir)
+    context = _make_context(None)
     gx_result = _validate_by_column_group(context, frame, suite, reference_date)
     validated = time.perf_counter()
 
     failures = _collect_failures(gx_result, original)
     collected = time.perf_counter()
 
-    docs_index = None
+    result = suite_result(
+        summarise(gx_result),
+        failures,
+        rows=len(original),
+        run_name=run_name,
+        reference_date=reference_date.isoformat(),
+        seconds={
+            "prepare": round(prepared - started, 3),
+            "gx_validate": round(validated - prepared, 3),
+            "collect": round(collected - validated, 3),
+            "data_docs": 0.0,
+        },
+    )
     if data_docs_dir is not None:
-        docs_index = _build_data_docs(context, suite, gx_result, Path(data_docs_dir), run_name)
+        write_data_docs(suite, result, Path(data_docs_dir), run_name=run_name)
+    return result
 
+
+def suite_result(
+    summary: ExpectationSuiteValidationResult,
+    failures: list[RowFailure],
+    *,
+    rows: int,
+    run_name: str,
+    reference_date: str,
+    seconds: dict[str, float],
+) -> SuiteResult:
+    """A SuiteResult with its statistics (see validate_frame)."""
     by_rule = Counter(f.rule for f in failures)
     error_rows = {f.row for f in failures if f.severity == "error"}
     statistics: dict[str, Any] = {
-        **(gx_result.statistics or {}),
+        **(summary.statistics or {}),
         "run_name": run_name,
-        "reference_date": reference_date.isoformat(),
-        "rows": len(original),
+        "reference_date": reference_date,
+        "rows": rows,
         "failures": len(failures),
         "failing_rows": len({f.row for f in failures}),
         "error_rows": len(error_rows),
         "failures_by_rule": dict(sorted(by_rule.items())),
-        "seconds": {
-            "prepare": round(prepared - started, 3),
-            "gx_validate": round(validated - prepared, 3),
-            "collect": round(collected - validated, 3),
-            "data_docs": round(time.perf_counter() - collected, 3),
-        },
+        "seconds": seconds,
     }
     return SuiteResult(
-        success=not error_rows,
-        failures=failures,
-        statistics=statistics,
-        data_docs_index=docs_index,
+        success=not error_rows, failures=failures, statistics=statistics, summary=summary
     )
 
 
@@ -408,8 +435,9 @@ def _prepare_frame(original: pd.DataFrame, suite: ExpectationSuite) -> pd.DataFr
 
     - "presence" columns (read only by not-null rules): a float marker, 1.0 or NaN; the
       rule needs nothing else, and free text is what makes GX's batch hashing expensive;
-    - "numeric" columns (expectations with `numeric_domain`): left as they are, the
-      amount rules judge mixed content themselves;
+    - "numeric" columns (expectations with `numeric_domain`): float64 when every value is
+      an int or float (the rules' fast path), else left as they are: the amount rules judge
+      mixed content themselves;
     - "ordered" columns (compared or sorted: 有效期至 >= 有效期自, rules this module does not
       know): object str;
     - "text" columns (membership and custom rules only): categorical when values repeat
@@ -426,7 +454,8 @@ def _prepare_frame(original: pd.DataFrame, suite: ExpectationSuite) -> pd.DataFr
         if name not in original.columns:
             prepared[name] = pd.Series(None, index=original.index, dtype=object)
         elif role == "numeric":
-            prepared[name] = original[name]
+            floats = credit_sync.gx.expectations.as_floats(original[name])
+            prepared[name] = original[name] if floats is None else floats
         elif role == "presence":
             prepared[name] = _presence(original[name])
         else:
@@ -448,6 +477,12 @@ _CATEGORICAL_SAFE_TYPES = frozenset(
 )
 _EQUALITY_OPERATORS = frozenset({"==", "!=", "IN", "NOT_IN"})
 ALL_COLUMNS = "*"  # role key: the suite needs columns it cannot name (pandas query strings)
+
+
+def columns_read(suite: ExpectationSuite) -> set[str] | None:
+    """The columns the suite's rules read; None when a query condition may read any."""
+    roles = _column_roles(suite)
+    return None if ALL_COLUMNS in roles else set(roles)
 
 
 def _column_roles(suite: ExpectationSuite) -> dict[str, str]:
@@ -559,20 +594,22 @@ def _to_text(value: object) -> object:
 # --- Data Docs ----------------------------------------------------------------------------
 
 
-def _build_data_docs(
-    context: Any,
-    suite: ExpectationSuite,
-    gx_result: ExpectationSuiteValidationResult,
-    docs_dir: Path,
-    run_name: str,
+def write_data_docs(
+    suite: ExpectationSuite, result: SuiteResult, docs_dir: Path, *, run_name: str
 ) -> Path:
-    """Render this run into a filesystem Data Docs site; return its index.html.
+    """Render `result` into a filesystem Data Docs site; return its index.html (also set
+    on the result, with the seconds it took).
 
-    Building is local file rendering only (no network); the pages themselves load
-    Bootstrap/jQuery from public CDNs when opened, so view them with those reachable.
+    Earlier runs and other suites in the same site stay listed. Building is local file
+    rendering only (no network); the pages themselves load Bootstrap/jQuery from public
+    CDNs when opened, so view them with those reachable.
     """
-    docs_dir = docs_dir.resolve()
+    if result.summary is None:
+        raise ValueError("the result has no GX summary to render")
+    started = time.perf_counter()
+    docs_dir = Path(docs_dir).resolve()
     docs_dir.mkdir(parents=True, exist_ok=True)
+    context = _make_context(docs_dir)
     context.add_data_docs_site(
         site_name=DOCS_SITE_NAME,
         site_config={
@@ -590,20 +627,30 @@ def _build_data_docs(
 
     # The run name becomes a directory: Airflow run ids are safe, a "/" would not be.
     run_id = RunIdentifier(run_name=run_name.replace("/", "_"), run_time=datetime.now(tz=UTC))
-    docs_result = _docs_copy(gx_result, run_id)
+    summary = result.summary
+    docs_result = ExpectationSuiteValidationResult(
+        success=summary.success,
+        results=summary.results,
+        suite_name=summary.suite_name,
+        statistics=summary.statistics,
+        meta={**(summary.meta or {}), "run_id": run_id, "validation_time": run_id.run_time},
+        batch_id=summary.batch_id,
+    )
     result_id = ValidationResultIdentifier(
         expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
         run_id=run_id,
-        batch_identifier=gx_result.batch_id or "whole_frame",
+        batch_identifier=summary.batch_id or "whole_frame",
     )
     context.validation_results_store.set(result_id, docs_result)
     context.build_data_docs(site_names=[DOCS_SITE_NAME], resource_identifiers=[result_id])
-    return docs_dir / "index.html"
+    result.data_docs_index = docs_dir / "index.html"
+    result.statistics.setdefault("seconds", {})["data_docs"] = round(
+        time.perf_counter() - started, 3
+    )
+    return result.data_docs_index
 
 
-def _docs_copy(
-    gx_result: ExpectationSuiteValidationResult, run_id: RunIdentifier
-) -> ExpectationSuiteValidationResult:
+def summarise(gx_result: ExpectationSuiteValidationResult) -> ExpectationSuiteValidationResult:
     """The result without full row lists (huge) and with personal ID numbers masked."""
     results = []
     for result in gx_result.results:
@@ -632,7 +679,7 @@ def _docs_copy(
         results=results,
         suite_name=gx_result.suite_name,
         statistics=gx_result.statistics,
-        meta={**(gx_result.meta or {}), "run_id": run_id, "validation_time": run_id.run_time},
+        meta=dict(gx_result.meta or {}),
         batch_id=gx_result.batch_id,
     )
 

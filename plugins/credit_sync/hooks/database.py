@@ -39,6 +39,11 @@ def connection_url(conn: Any) -> URL:
         return URL.create("sqlite", database=conn.host or conn.schema)
     query = {k: str(v) for k, v in (extra.get("query") or {}).items()}
     if scheme.startswith("mysql") and "charset" not in query:
+        # The client side is always utf8mb4, whatever the tables use (gbk, gb2312, latin1):
+        # the server converts each column from its own character set, and utf8mb4 holds
+        # every character of all of them. A gbk client would turn 𠮷 into '?' in any
+        # utf8mb4 column. (Text stored as GBK bytes in a latin1 column is the SELECT's
+        # job: CONVERT(CAST(col AS BINARY) USING gbk); see docs/sources.md.)
         query["charset"] = "utf8mb4"
     return URL.create(
         scheme,
@@ -49,6 +54,18 @@ def connection_url(conn: Any) -> URL:
         database=conn.schema or None,
         query=query,
     )
+
+
+# A department database that does not answer fails its task within seconds instead of
+# holding a pool slot for the TCP timeout; a slow staging write between two chunks must
+# not make MySQL drop a streamed result (it gives up on a client after net_write_timeout).
+SOURCE_CONNECT_ARGS: dict[str, dict[str, Any]] = {
+    "postgresql": {"connect_timeout": 30},
+    "mysql": {
+        "connect_timeout": 30,
+        "init_command": "SET SESSION net_write_timeout = 3600",
+    },
+}
 
 
 class DatabaseHook(BaseHook):
@@ -65,6 +82,13 @@ class DatabaseHook(BaseHook):
         url = connection_url(self.get_connection(self.conn_id))
         if url.get_backend_name() != "sqlite":
             kwargs.setdefault("pool_pre_ping", True)
+        connect_args = {
+            k: v
+            for k, v in SOURCE_CONNECT_ARGS.get(url.get_backend_name(), {}).items()
+            if k not in url.query  # what the connection's extra says wins
+        }
+        if connect_args:
+            kwargs["connect_args"] = connect_args | kwargs.get("connect_args", {})
         return sa.create_engine(url, **kwargs)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pendulum
@@ -16,6 +16,8 @@ class RunWindow:
     window_end: datetime
     full: bool
     run_id: str
+    day: date  # the logical date in the county's time zone: what "today" is for this run
+    reconcile: bool = False  # run parameter: list the source's keys even if not due
 
 
 def _naive_local(value: datetime, tz: str) -> datetime:
@@ -35,7 +37,8 @@ def run_window(context: dict[str, Any], tz: str) -> RunWindow:
     Upper bound: the data interval's end (for manual and trigger-timetable runs, the
     logical date). Department databases store local wall-clock times, so the bounds are
     converted to the county's time zone. Run parameters `window_start`/`window_end`
-    re-extract a past range; `full_resync` re-reads everything.
+    re-extract a past range; `full_resync` re-reads everything; `reconcile` forces the
+    key reconciliation (hard deletes) on a day it is not scheduled.
     """
     params = context.get("params") or {}
     logical = context.get("logical_date") or context["data_interval_end"]
@@ -48,6 +51,8 @@ def run_window(context: dict[str, Any], tz: str) -> RunWindow:
         window_end=end,
         full=bool(params.get("full_resync", False)),
         run_id=str(context.get("run_id", "")),
+        day=pendulum.instance(logical).in_timezone(tz).date(),
+        reconcile=bool(params.get("reconcile", False)),
     )
 
 
