@@ -237,12 +237,6 @@ def test_due_by_logical_date_in_county_time() -> None:
     assert not dept.reconcile_due(date(2026, 11, 30))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=sa.exc.IntegrityError,
-    reason="delivery/outbox.py: a version equal to an older one (A→B→A) reuses the older "
-    "idempotency key; the restored record cannot be queued until the key distinguishes it",
-)
 def test_restored_record_is_queued_again(store: sa.Engine, tmp_path: Path) -> None:
     """What validation does for the restored record above, without the GX suite."""
     source = sa.create_engine(f"sqlite:///{tmp_path / 'dept.db'}")

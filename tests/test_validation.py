@@ -11,17 +11,17 @@ from credit_sync.config import Department, Settings
 from credit_sync.schema import Kind
 from credit_sync.staging.tables import outbox, staged_record, validation_failure
 from credit_sync.validation import validate_pending
-from tests.factories import PROVINCIAL, PUBLIC, penalty_row, person_id, stage
+from tests.factories import AUTHORITY, PROVINCIAL, PUBLIC, penalty_row, person_id, stage, uscc
 
 RUN = datetime(2026, 11, 27, 2, 0)  # 10:00 in Huining
 DEPT = Department("scjg", "会宁县市场监督管理局", "1162042201381234XB", "dept_scjg", {})
 
 
-def _validate(store: sa.Engine, tmp_path=None):
+def _validate(store: sa.Engine, tmp_path=None, kind: Kind = Kind.PENALTY):
     return validate_pending(
         store,
         DEPT,
-        Kind.PENALTY,
+        kind,
         logical_date=RUN,
         run_id="test",
         targets=[PROVINCIAL, PUBLIC],
@@ -108,3 +108,103 @@ def test_conflicting_duplicate_decision_numbers_fail_identical_resends_do_not(st
     stage(store, [same, dict(same), penalty_row(1)])
     _validate(store)
     assert not any(rule == "DUPLICATE_DECISION" for _, rule in _open(store))
+
+
+def test_unconfirmed_rules_and_amounts_in_yuan_warn_without_blocking_delivery(store) -> None:
+    stage(
+        store,
+        [
+            penalty_row(0),
+            penalty_row(1, CF_NR_FK=None),
+            penalty_row(2, CF_CFLB="吊销许可证件", CF_NR="吊销食品经营许可证", CF_NR_FK=None),
+            penalty_row(3, CF_NR_FK=2000),
+        ],
+    )
+    summary = _validate(store)
+    assert (summary.checked, summary.valid, summary.invalid, summary.warnings) == (4, 4, 0, 3)
+    failures = _open(store)
+    assert set(failures) == {
+        ("2", "FINE_AMOUNT_MISSING"),
+        ("3", "LICENCE_DETAIL_MISSING"),
+        ("4", "AMOUNT_LOOKS_LIKE_YUAN"),
+    }
+    assert {f.severity for f in failures.values()} == {"warning"}
+    assert failures[("2", "FINE_AMOUNT_MISSING")].field == "CF_NR_FK"
+    assert failures[("3", "LICENCE_DETAIL_MISSING")].field == "CF_NR_ZKDX"
+    yuan = failures[("4", "AMOUNT_LOOKS_LIKE_YUAN")]
+    assert yuan.message == "罚款金额2000万元与处罚内容“罚款2000元”不符，疑似按元填报，应为0.2万元"
+    with store.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar() == 8
+
+
+def _permit_row(n: int, **overrides: object) -> dict:
+    row = {
+        "XK_XDR_MC": f"会宁县第{n}商贸有限公司",
+        "XK_XDR_LB": "法人及非法人组织",
+        "XK_XDR_SHXYM": uscc(n),
+        "XK_FRDB": "王伟",
+        "XK_FR_ZJLX": "身份证",
+        "XK_FR_ZJHM": person_id(n),
+        "XK_XKWS": "食品经营许可决定书",
+        "XK_WSH": f"会市监许〔2026〕{n}号",
+        "XK_XKLB": "普通",
+        "XK_NR": "准予食品经营许可",
+        "XK_JDRQ": "2026/11/25",
+        "XK_YXQZ": "2026/11/25",
+        "XK_YXQZI": "2099/12/31",  # 长期, as the standard writes it
+        "XK_XKJG": "会宁县市场监督管理局",
+        "XK_XKJGDM": AUTHORITY,
+        "XK_LYDW": "会宁县市场监督管理局",
+        "XK_LYDWDM": AUTHORITY,
+    }
+    row.update(overrides)
+    return row
+
+
+def test_open_ended_validity_passes_and_authority_and_source_codes_are_checked(store) -> None:
+    bad_code = AUTHORITY[:-1] + "A"
+    stage(
+        store,
+        [
+            _permit_row(0),
+            _permit_row(1, XK_XKJGDM=bad_code),
+            _permit_row(2, XK_LYDWDM=None),
+            _permit_row(3, XK_LYDWDM=bad_code),
+        ],
+        kind=Kind.PERMIT,
+    )
+    stage(
+        store,
+        [
+            penalty_row(0, CF_CFJGDM=None),
+            penalty_row(1, CF_CFJGDM=bad_code),
+            penalty_row(2, CF_SJLYDM=None),
+            penalty_row(3, CF_SJLYDM=bad_code),
+        ],
+    )
+    permits = _validate(store, kind=Kind.PERMIT)
+    penalties = _validate(store)
+    assert (permits.valid, permits.invalid, penalties.invalid) == (1, 3, 4)
+    with store.connect() as conn:
+        payload = conn.execute(
+            sa.select(staged_record.c.payload).where(staged_record.c.record_id == "scjg/permit/1")
+        ).scalar_one()
+        errors = conn.execute(
+            sa.select(validation_failure.c.kind, validation_failure.c.record_id)
+            .add_columns(validation_failure.c.field, validation_failure.c.rule)
+            .add_columns(validation_failure.c.message)
+        ).all()
+    assert payload["XK_YXQZI"] == "2099-12-31"
+    found = {
+        (kind, rid.rsplit("/", 1)[1], field, rule): msg for kind, rid, field, rule, msg in errors
+    }
+    wrong = "统一社会信用代码校验位错误：应为 B，实为 A"
+    assert found == {
+        ("permit", "2", "XK_XKJGDM", "USCC_CHECKSUM"): f"许可机关统一社会信用代码：{wrong}",
+        ("permit", "3", "XK_LYDWDM", "REQUIRED"): "缺少必填字段：数据来源单位统一社会信用代码",
+        ("permit", "4", "XK_LYDWDM", "USCC_CHECKSUM"): f"数据来源单位统一社会信用代码：{wrong}",
+        ("penalty", "1", "CF_CFJGDM", "REQUIRED"): "缺少必填字段：处罚机关统一社会信用代码",
+        ("penalty", "2", "CF_CFJGDM", "USCC_CHECKSUM"): f"处罚机关统一社会信用代码：{wrong}",
+        ("penalty", "3", "CF_SJLYDM", "REQUIRED"): "缺少必填字段：数据来源单位统一社会信用代码",
+        ("penalty", "4", "CF_SJLYDM", "USCC_CHECKSUM"): f"数据来源单位统一社会信用代码：{wrong}",
+    }

@@ -18,7 +18,9 @@ import gc
 import logging
 import math
 import multiprocessing
+import os
 import re
+import traceback
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -107,8 +109,9 @@ def _columns_checked(kind: Kind, suite: ExpectationSuite) -> list[str]:
     from credit_sync.gx.runner import columns_read
 
     read = columns_read(suite)
-    ours = {key_fields(kind).decision_date, *(_AMOUNT_WORDS if kind is Kind.PENALTY else ())}
-    ours |= {_CONTENT_FIELD} if kind is Kind.PENALTY else set()
+    ours = {key_fields(kind).decision_date}
+    if kind is Kind.PENALTY:
+        ours |= {_CONTENT_FIELD, *_AMOUNT_WORDS}
     return [f for f in field_map(kind) if read is None or f in read or f in ours]
 
 
@@ -267,7 +270,7 @@ def _amount_failures(
         amounts = (
             floats.to_numpy()
             if floats is not None
-            else np.array([float(v) if is_number(v) else math.nan for v in column], dtype=float)
+            else np.array([_float_or_nan(v, is_number) for v in column], dtype=float)
         )
         rows_with = np.flatnonzero(np.isfinite(amounts) & (amounts > 0))
         if not len(rows_with):
@@ -296,6 +299,13 @@ def _amount_failures(
             record = rows[int(rows_with[i])]["record_id"]
             out.append(Failure(record, code, "AMOUNT_LOOKS_LIKE_YUAN", WARNING, message, wan))
     return out
+
+
+def _float_or_nan(value: object, is_number: Callable[[object], bool]) -> float:
+    try:
+        return float(value) if is_number(value) else math.nan  # type: ignore[arg-type]
+    except OverflowError:  # an int no float can hold: the format rule reports it
+        return math.nan
 
 
 def _distinct(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -471,6 +481,7 @@ def _child(sender: Pipe, work: Callable[[int, int], Any], start: int, stop: int)
     try:
         outcome = (True, work(start, stop))
     except BaseException as exc:  # handed to the parent, which raises it
+        exc.add_note(f"in validation worker {os.getpid()}:\n{traceback.format_exc()}")
         outcome = (False, exc)
     sender.send(outcome)
     sender.close()

@@ -67,6 +67,8 @@ def test_dag_files_import_without_errors_database_or_network(tmp_path: Path) -> 
     assert result["tasks"]["credit_sync_dept_scjg"] == [
         "extract_penalty",
         "extract_permit",
+        "reconcile_penalty",
+        "reconcile_permit",
         "validate_penalty",
         "validate_permit",
     ]

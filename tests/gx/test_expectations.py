@@ -173,8 +173,8 @@ def test_dates_not_after() -> None:
 def test_finite_numbers() -> None:
     exp = ce.ExpectColumnValuesToBeFiniteNumbers(column="A")
     values = [0.2, 0, 3, np.float64(1.5), np.int64(7), None, math.nan, -1.0]
-    values += [math.inf, "0.2", "abc", True, ["x"]]
-    assert failing_rows(exp, A=values) == [8, 9, 10, 11, 12]
+    values += [math.inf, "0.2", "abc", True, ["x"], 10**400]  # no float holds 10**400
+    assert failing_rows(exp, A=values) == [8, 9, 10, 11, 12, 13]
 
 
 def test_finite_numbers_on_a_clean_float_column() -> None:

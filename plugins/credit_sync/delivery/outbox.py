@@ -61,8 +61,10 @@ class RecordVersion:
         )
 
 
-def idempotency_key(record_id: str, content_hash: str, operation: str) -> str:
-    return f"{record_id}#{content_hash[:20]}#{operation}"
+def idempotency_key(record_id: str, content_hash: str, operation: str, sequence: int) -> str:
+    """Unique per outbox row of a target. The sequence (the record's n-th row there) lets
+    a record that returns to an earlier content (A → B → A) be sent again as an update."""
+    return f"{record_id}#{content_hash[:20]}#{operation}#{sequence}"
 
 
 def wanted_operation(record: RecordVersion, target: Target, as_of: date) -> str:
@@ -77,8 +79,9 @@ def wanted_operation(record: RecordVersion, target: Target, as_of: date) -> str:
 
 
 def _history(conn: Connection, target: str, record_ids: Sequence[str]) -> dict[str, dict]:
-    """Per record on one target: the newest live (not superseded) row, and whether the
-    target may be showing the record now (its newest accepted-or-sent row is an upsert)."""
+    """Per record on one target: its newest live (not superseded) row, whether the target
+    may be showing the record now (its newest accepted-or-sent row is an upsert), and how
+    many rows it has had."""
     history: dict[str, dict] = {}
     for chunk_start in range(0, len(record_ids), 500):
         chunk = record_ids[chunk_start : chunk_start + 500]
@@ -88,21 +91,23 @@ def _history(conn: Connection, target: str, record_ids: Sequence[str]) -> dict[s
                 outbox.c.record_id,
                 outbox.c.operation,
                 outbox.c.state,
-                outbox.c.idempotency_key,
+                outbox.c.content_hash,
             )
-            .where(
-                outbox.c.target == target,
-                outbox.c.record_id.in_(chunk),
-                outbox.c.state != SUPERSEDED,
-            )
+            .where(outbox.c.target == target, outbox.c.record_id.in_(chunk))
             .order_by(outbox.c.id)
         ).mappings()
         for row in rows:
-            entry = history.setdefault(row["record_id"], {"latest": None, "shown": False})
+            entry = history.setdefault(row["record_id"], _NO_HISTORY.copy())
+            entry["rows"] += 1
+            if row["state"] == SUPERSEDED:
+                continue
             entry["latest"] = dict(row)
             if row["state"] in (ACCEPTED, SENT, AWAITING):
                 entry["shown"] = row["operation"] == UPSERT
     return history
+
+
+_NO_HISTORY = {"latest": None, "shown": False, "rows": 0}
 
 
 def enqueue(
@@ -120,10 +125,13 @@ def enqueue(
         rows, superseded = [], []
         for record in mine:
             operation = wanted_operation(record, target, as_of)
-            key = idempotency_key(record.record_id, record.content_hash, operation)
-            seen = history.get(record.record_id, {"latest": None, "shown": False})
+            seen = history.get(record.record_id, _NO_HISTORY)
             previous = seen["latest"]
-            if previous and previous["idempotency_key"] == key:
+            if (
+                previous
+                and previous["content_hash"] == record.content_hash
+                and previous["operation"] == operation
+            ):
                 continue  # already queued or delivered: never twice
             if previous and previous["state"] in (PENDING, REJECTED):
                 # Never sent, or refused: the new version replaces it (and a fixed
@@ -139,7 +147,9 @@ def enqueue(
                     "kind": record.kind,
                     "content_hash": record.content_hash,
                     "operation": operation,
-                    "idempotency_key": key,
+                    "idempotency_key": idempotency_key(
+                        record.record_id, record.content_hash, operation, seen["rows"] + 1
+                    ),
                     "state": PENDING,
                     "attempts": 0,
                     "created_at": now,

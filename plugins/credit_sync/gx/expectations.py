@@ -222,7 +222,14 @@ class ColumnValuesFiniteNumber(ColumnMapMetricProvider):
             return pd.Series(False, index=column.index)
         if pd.api.types.is_numeric_dtype(column.dtype):  # fast path: a clean float column
             return pd.Series(np.isfinite(column.to_numpy(dtype=float)), index=column.index)
-        return _per_unique(column, lambda v: is_number(v) and math.isfinite(v))
+        return _per_unique(column, _finite_number)
+
+
+def _finite_number(value: object) -> bool:
+    try:
+        return is_number(value) and math.isfinite(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int no float can hold
+        return False
 
 
 class ExpectColumnValuesToBeFiniteNumbers(ColumnMapExpectation):
