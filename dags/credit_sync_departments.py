@@ -11,6 +11,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
+from credit_sync.alerts import task_failed
 from credit_sync.assets import OUTBOX_ASSET_URI, SOURCES_POOL, TAGS
 from credit_sync.config import Department, departments
 from credit_sync.operators.department import extract_kind, reconcile_kind, validate_kind
@@ -25,6 +26,7 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
     "execution_timeout": timedelta(hours=2),
+    "on_failure_callback": task_failed,
 }
 PARAMS = {
     "window_start": Param(

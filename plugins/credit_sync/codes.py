@@ -14,9 +14,12 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is for the callers; extract tasks shouldn't pay for loading it
+    import pandas as pd
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 symbols: no I, O, S, V, Z
 USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
