@@ -10,14 +10,24 @@ Target (issue 3): >= 100,000 records/s for the full rule set.
 
 from __future__ import annotations
 
+import json
+import os
+import statistics
+import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from credit_sync import codes
 from credit_sync.codes import org_check_char, resident_id_check_char, uscc_check_char
-from credit_sync.config import Settings
-from credit_sync.deadlines import add_months
+from credit_sync.config import Settings, expectations_dir
+from credit_sync.deadlines import add_months, is_working_day
+from credit_sync.schema import Kind, field_map
+from credit_sync.validation import check_records
 
 TODAY = date(2026, 11, 27)  # the run's reference date
 RUN_AT = datetime(2026, 11, 27, 2, 0)  # first extracted (UTC): 10:00 in Huining
@@ -270,8 +280,211 @@ def _spoil_record(defect: str, p: dict, rng: np.random.Generator) -> list[dict]:
     return []
 
 
+# --- the baseline: the same rules in plain pandas -----------------------------------------
+
+
+def _missing(column: pd.Series) -> pd.Series:
+    return column.isna() | column.eq("")
+
+
+def _per_value(column: pd.Series, check: Any) -> pd.Series:
+    """`check` once per distinct value (plain pandas: map over the uniques); nulls False."""
+    uniques = column.dropna().unique()
+    verdicts = pd.Series([bool(check(v)) for v in uniques], index=uniques, dtype=bool)
+    return column.map(verdicts).astype("boolean").fillna(False).astype(bool)
+
+
+def _iso(value: object) -> bool:
+    try:
+        return isinstance(value, str) and date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
+
+
+def _suite_masks(frame: pd.DataFrame, suite: dict, today: date) -> list[tuple[pd.Series, dict]]:
+    """(failing rows, meta) per expectation of the suite JSON, evaluated with pandas.
+
+    Written for the synthetic records (amounts are numbers or missing, no blank text);
+    `run` checks it finds exactly what the real rules find."""
+    out = []
+    presence: dict[str, pd.Series] = {}
+    for e in suite["expectations"]:
+        kw, kind = e["kwargs"], e["type"]
+        name = kw.get("column") or kw["column_A"]
+        col = frame[name]
+        if name not in presence:
+            presence[name] = ~_missing(col)
+        present = presence[name]
+        if kind == "expect_column_values_to_not_be_null":
+            bad = ~present
+        elif kind == "expect_column_values_to_be_in_set":
+            bad = present & ~col.isin(kw["value_set"])
+        elif kind == "expect_column_values_to_be_in_set_or_multi_set":
+            allowed = set(kw["value_set"])
+            bad = present & ~_per_value(
+                col, lambda v, a=allowed: all(p.strip() in a for p in v.split(";"))
+            )
+        elif kind == "expect_column_values_to_be_valid_uscc":
+            bad = present & ~codes.uscc_valid(col)
+        elif kind == "expect_column_values_to_be_valid_resident_id":
+            bad = present & ~codes.resident_id_valid(col, today)
+        elif kind == "expect_column_values_to_be_iso_dates":
+            bad = present & ~_per_value(col, _iso)
+        elif kind == "expect_column_values_to_be_dates_not_after":
+            bad = present & _per_value(col, _iso) & (col > today.isoformat())
+        elif kind == "expect_column_values_to_be_finite_numbers":
+            bad = present & ~np.isfinite(pd.to_numeric(col, errors="coerce"))
+        elif kind == "expect_column_values_to_not_be_negative":
+            bad = present & (pd.to_numeric(col, errors="coerce") < 0)
+        elif kind == "expect_column_pair_values_a_to_be_present_when_b_contains":
+            wanted = set(kw["value_set"])
+            calls = _per_value(
+                frame[kw["column_B"]], lambda v, w=wanted: any(p.strip() in w for p in v.split(";"))
+            )
+            bad = ~present & calls
+        else:
+            raise NotImplementedError(kind)
+        condition = kw.get("row_condition")
+        if condition:  # the suites only use "column == value"
+            bad &= frame[condition["column"]["name"]] == condition["parameter"]
+        out.append((bad, e["meta"]))
+    return out
+
+
+_WORDS = {"CF_NR_FK": "罚款", "CF_NR_WFFF": "没收(?:违法所得|非法财物)"}
+
+
+def baseline(rows: list[dict], settings: Settings) -> list[tuple[str, str, str, str]]:
+    """(record_id, field, rule, severity) of every failure, by the same rules, in pandas."""
+    # The same frame as the real path builds (object columns, no type inference).
+    frame = pd.DataFrame(
+        [r["payload"] for r in rows], columns=list(field_map(Kind.PENALTY)), dtype=object
+    )
+    ids = np.array([r["record_id"] for r in rows], dtype=object)
+    suite = json.loads((expectations_dir() / "penalty.json").read_text("utf-8"))
+    problems = [
+        (r["record_id"], p["field"], p["rule"], "error") for r in rows for p in r["problems"]
+    ]
+    unreadable = {(rid, f) for rid, f, _, _ in problems}
+    out = list(problems)
+    for bad, meta in _suite_masks(frame, suite, TODAY):
+        field = bad.name
+        for rid in ids[bad.to_numpy(dtype=bool)]:
+            if (rid, field) not in unreadable:
+                out.append((rid, field, meta["rule"], meta["severity"]))
+    # lateness: working days from decision to first extraction, per distinct pair
+    spans = pd.DataFrame(
+        {
+            "decided": pd.to_datetime(frame["CF_JDRQ"], format="%Y-%m-%d", errors="coerce"),
+            "first": pd.to_datetime([r["first_extracted_for"] for r in rows], utc=True)
+            .tz_convert(settings.timezone)
+            .normalize()
+            .tz_localize(None),
+        }
+    )
+    # working days up to each calendar day, from the first decision to the last extraction
+    calendar = pd.date_range(spans["decided"].min(), spans["first"].max(), freq="D")
+    upto = pd.Series([is_working_day(d.date()) for d in calendar], index=calendar).cumsum()
+    days = upto.reindex(spans["first"]).to_numpy() - upto.reindex(spans["decided"]).to_numpy()
+    late = days > settings.late_after_working_days  # NaN (no decision date) is never late
+    out += [(rid, "CF_JDRQ", "LATE", "warning") for rid in ids[late]]
+    # amounts that look entered in 元
+    for field, words in _WORDS.items():
+        amount = pd.to_numeric(frame[field], errors="coerce")
+        stated = frame["CF_NR"].str.extract(
+            rf"(?:{words})[^0-9，,。；;\n]{{0,6}}?(\d[\d,]*(?:\.\d+)?)\s*(万元|元)"
+        )
+        number = pd.to_numeric(stated[0].str.replace(",", ""), errors="coerce")
+        yuan = number.where(stated[1] == "元")
+        wan = number.where(stated[1] == "万元")
+        too_big = (amount > settings.amount_suspect_above_wan) & (amount != wan)
+        bad = (amount > 0) & ((amount == yuan) | too_big)
+        out += [(rid, field, "AMOUNT_LOOKS_LIKE_YUAN", "warning") for rid in ids[bad.to_numpy()]]
+    return out
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+def _timed(fn: Any) -> tuple[float, float, Any]:
+    """Wall seconds, CPU seconds (this process and its children) and the result."""
+    before, started = os.times(), time.perf_counter()
+    result = fn()
+    after, wall = os.times(), time.perf_counter() - started
+    cpu = sum(after[:4]) - sum(before[:4])
+    return wall, cpu, result
+
+
+def _summary(n: int, walls: list[float], cpus: list[float]) -> dict:
+    return {
+        "seconds": [round(w, 2) for w in walls],
+        "cpu_seconds": [round(c, 2) for c in cpus],
+        "best_records_per_s": round(n / min(walls)),
+        "median_records_per_s": round(n / statistics.median(walls)),
+    }
+
+
 def run(quick: bool = False) -> dict:
-    raise NotImplementedError
-
-
-SETTINGS = Settings()
+    n, repeats = (20_000, 1) if quick else (1_000_000, 3)
+    settings = Settings()
+    print(f"[bench] generating {n:,} records", flush=True)
+    data = synthetic_records(n)
+    rows = data.rows
+    # GX takes seconds to import and builds caches on first use: warm up outside the clock.
+    check_records(rows[:2000], Kind.PENALTY, TODAY, settings, run_name="warm-up")
+    scenarios = {
+        "baseline (plain pandas)": lambda: baseline(rows, settings),
+        "full rule set, 1 process": lambda: check_records(
+            rows, Kind.PENALTY, TODAY, settings, run_name="bench", workers=1
+        ),
+        f"full rule set, {settings.validation_workers} processes": lambda: check_records(
+            rows,
+            Kind.PENALTY,
+            TODAY,
+            settings,
+            run_name="bench",
+            workers=settings.validation_workers,
+        ),
+    }
+    walls: dict[str, list[float]] = {name: [] for name in scenarios}
+    cpus: dict[str, list[float]] = {name: [] for name in scenarios}
+    loads = [os.getloadavg()[0]]
+    counts: dict[str, Counter] = {}
+    phases: list[dict] = []
+    for round_no in range(repeats):  # interleaved, so each sees the same load
+        for name, fn in scenarios.items():
+            wall, cpu, result = _timed(fn)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+            failures = result if isinstance(result, list) else result.failures
+            counts[name] = Counter(f[2] if isinstance(f, tuple) else f.rule for f in failures)
+            if not isinstance(result, list):
+                phases.append(result.suite.statistics["seconds"])
+            loads.append(os.getloadavg()[0])
+            print(f"[bench] round {round_no + 1}: {name}: {wall:.2f} s", flush=True)
+    reference = counts["baseline (plain pandas)"]
+    for name, found in counts.items():  # same rules: the same failures, rule by rule
+        assert found == reference, (name, found, reference)
+    results = {name: _summary(n, walls[name], cpus[name]) for name in scenarios}
+    lines = [
+        f"{'scenario':<32} {'best rec/s':>11} {'median rec/s':>13} {'median s':>9} {'cpu s':>7}"
+    ]
+    for name, r in results.items():
+        lines.append(
+            f"{name:<32} {r['best_records_per_s']:>11,} {r['median_records_per_s']:>13,} "
+            f"{statistics.median(r['seconds']):>9.2f} {statistics.median(r['cpu_seconds']):>7.2f}"
+        )
+    lines.append(f"records {n:,}, defective {data.defects:,}, failures {sum(reference.values()):,}")
+    lines.append(f"failures by rule: {dict(sorted(reference.items()))}")
+    lines.append(f"load average (1 min) during the runs: {[round(x, 2) for x in loads]}")
+    return {
+        "name": "validation",
+        "target": ">= 100,000 records/s for the full rule set",
+        "records": n,
+        "defective_records": data.defects,
+        "failures_by_rule": dict(sorted(reference.items())),
+        "results": results,
+        "gx_phase_seconds": phases,
+        "load_average": loads,
+        "text": "\n".join(lines),
+    }
