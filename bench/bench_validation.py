@@ -222,6 +222,11 @@ def synthetic_records(n: int, seed: int = SEED) -> Dataset:
                 "first_extracted_for": RUN_AT,
             }
         )
+    # Through JSON, as the staging store hands payloads to validation: every value its own
+    # object, laid out in row order (memory layout changes the timings by tens of percent).
+    decoded = json.loads(json.dumps([r["payload"] for r in rows], ensure_ascii=False))
+    for row, payload in zip(rows, decoded, strict=True):
+        row["payload"] = payload
     return Dataset(rows, int(defective.sum()))
 
 
@@ -437,13 +442,8 @@ def run(quick: bool = False) -> dict:
         "full rule set, 1 process": lambda: check_records(
             rows, Kind.PENALTY, TODAY, settings, run_name="bench", workers=1
         ),
-        f"full rule set, {settings.validation_workers} processes": lambda: check_records(
-            rows,
-            Kind.PENALTY,
-            TODAY,
-            settings,
-            run_name="bench",
-            workers=settings.validation_workers,
+        "full rule set, 2 processes": lambda: check_records(
+            rows, Kind.PENALTY, TODAY, settings, run_name="bench", workers=2
         ),
     }
     walls: dict[str, list[float]] = {name: [] for name in scenarios}

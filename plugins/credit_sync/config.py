@@ -114,8 +114,8 @@ class Settings:
     uscc_allow_list: tuple[str, ...] = ()
     # 罚款/没收金额 (万元) above this are reported as possibly entered in 元 (a warning).
     amount_suspect_above_wan: float = 1000.0
-    # Processes that validate a large chunk, each a slice of its rows; 1 = the task alone.
-    validation_workers: int = 2
+    # Processes that validate a chunk of >= 200,000 records, each a slice; 1 = the task alone.
+    validation_workers: int = 1
 
 
 _DEPT_KEYS = {
