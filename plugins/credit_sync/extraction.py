@@ -15,11 +15,9 @@ written with one executemany per statement.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -29,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from credit_sync.config import Department, Settings
+from credit_sync.gc_pause import collector_paused
 from credit_sync.normalise import NormalisedRecord, Normaliser, canonical_json
 from credit_sync.schema import (
     PUBLIC_CLEARED,
@@ -385,20 +384,6 @@ def stored_fingerprints(conn: Connection, record_ids: Sequence[str]) -> dict[str
     return found
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a chunk is staged: its tens of thousands of
-    short-lived dicts, lists and strings hold no cycles (reference counting frees them),
-    yet each allocation burst made the collector walk the heap (a fifth of the time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _source_chunks(chunks: Iterator, dept: Department, kind: Kind) -> Iterator:
     """The source's chunks, its failures named as the department's (staging errors, raised
     by the caller between chunks, stay what they are)."""
@@ -431,7 +416,7 @@ def stage_rows(
         for chunk_no, (names, rows) in enumerate(_source_chunks(chunks, dept, kind), start=1):
             if stager is None:
                 stager = _ChunkStager(dept, kind, names, normaliser, logical_date, store.dialect)
-            with _gc_paused(), store.begin() as conn:
+            with collector_paused(), store.begin() as conn:
                 chunk_newest = stager.stage(conn, rows, result)
             if chunk_newest is not None and (newest is None or chunk_newest > newest):
                 newest = chunk_newest

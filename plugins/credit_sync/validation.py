@@ -14,7 +14,6 @@ of the rows (see `check_records`).
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import multiprocessing
@@ -22,8 +21,7 @@ import os
 import re
 import traceback
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -42,6 +40,7 @@ from credit_sync import codes
 from credit_sync.config import Department, Settings, Target, expectations_dir
 from credit_sync.deadlines import is_working_day, working_days_between
 from credit_sync.delivery.outbox import RecordVersion, enqueue
+from credit_sync.gc_pause import collector_paused
 from credit_sync.normalise import display_value, parse_date
 from credit_sync.schema import FieldType, Kind, field_map, key_fields
 from credit_sync.staging.store import utcnow
@@ -357,7 +356,7 @@ def check_records(
     n = max(1, min(workers, len(rows))) if split else 1
     bounds = [(len(rows) * i // n, len(rows) * (i + 1) // n) for i in range(n)]
     work = partial(_check_slice, rows, kind, suite, today, settings, run_name)
-    with _collector_paused():
+    with collector_paused():
         parts = _in_processes(work, bounds)
     checked = Checked(
         [f for part in parts for f in part.failures], combine([part.suite for part in parts])
@@ -412,20 +411,6 @@ def _unpickle_slice(columns: tuple[list[Any], ...], suite: SuiteResult) -> _Slic
 
 
 T = TypeVar("T")
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while checking: the check makes no cycles, and each full
-    collection walks every object of the chunk (seconds at a million records; in a forked
-    child it would also copy each page it touches)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _can_fork() -> bool:
