@@ -102,6 +102,47 @@ def test_vectorised_agrees_with_scalar_on_mixed_input() -> None:
     assert list(codes.uscc_valid(series)) == expected
 
 
+def _scalar_ids(values: list[object]) -> list[bool]:
+    return [isinstance(v, str) and codes.check_resident_id(v, TODAY) is None for v in values]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param(real_codes()[:50], id="every value fits: a view of the joined buffer"),
+        pytest.param([*real_codes()[:5], "9162042" + "2\0" * 5 + "1"], id="a NUL inside"),
+        pytest.param([real_codes()[0] + "1", real_codes()[1][:17] + "é"], id="near misses"),
+        pytest.param([], id="empty"),
+    ],
+)
+def test_vectorised_byte_layouts_agree_with_scalar(values: list[object]) -> None:
+    series = pd.Series(values, dtype=object)
+    expected = [isinstance(v, str) and codes.check_uscc(v) is None for v in values]
+    assert list(codes.uscc_valid(series)) == expected
+    assert list(codes.resident_id_valid(series, TODAY)) == _scalar_ids(values)
+
+
+_CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXYZxO\0é１ "
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet=_CODE_CHARS, min_size=16, max_size=20),
+            st.sampled_from([*real_codes()[:10], "62042219900101123X", "110105194912310021"]),
+            st.none(),
+            st.integers(),
+        ),
+        max_size=30,
+    )
+)
+def test_vectorised_agrees_with_scalar_on_any_series(values: list[object]) -> None:
+    series = pd.Series(values, dtype=object)
+    expected = [isinstance(v, str) and codes.check_uscc(v) is None for v in values]
+    assert list(codes.uscc_valid(series)) == expected
+    assert list(codes.resident_id_valid(series, TODAY)) == _scalar_ids(values)
+
+
 @st.composite
 def valid_uscc(draw: st.DrawFn) -> str:
     body = draw(st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=8, max_size=8))

@@ -12,6 +12,7 @@ enough for millions of codes (one numpy pass over a byte matrix, no Python loop)
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -136,9 +137,11 @@ def mask_id(code: str) -> str:
 
 # --- vectorised versions -------------------------------------------------------------
 
+_INVALID = 255  # a lookup table's value for a byte outside its alphabet
+
 
 def _lut(mapping: dict[str, int]) -> np.ndarray:
-    table = np.full(256, -1, dtype=np.int32)  # int32 keeps the (n, 18) matrices small
+    table = np.full(256, _INVALID, dtype=np.int16)  # int16: 30 x 255 still fits
     for char, value in mapping.items():
         table[ord(char)] = value
     return table
@@ -151,18 +154,59 @@ _ID_CHECK_LUT = _lut({c: i for i, c in enumerate(ID_CHECK_CHARS)})
 
 
 def _byte_matrix(values: pd.Series, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of exactly `width` characters as an (n, width) code-point matrix, plus their mask.
+    """Values of exactly `width` characters as an (n, width) byte matrix, plus their mask.
 
-    One fixed-width numpy conversion instead of per-string work: strings are cut at
-    width + 1, so anything longer still fails the length test; code points above 127
-    are clipped to 127, which every lookup table rejects; non-strings never fit.
+    The values are joined into one NUL-separated ASCII buffer: non-ASCII characters
+    become "?" (one byte each, rejected by every lookup table) and non-strings become
+    empty, so the lengths come from the separator positions, with no per-string numpy
+    conversion. When every value fits, the matrix is a view of that buffer.
     """
     items = values.to_numpy(dtype=object)
-    is_text = np.fromiter((type(v) is str for v in items), dtype=bool, count=len(items))
+    n = len(items)
+    try:
+        joined = "\0".join(items)
+    except TypeError:  # None, numbers: never codes
+        joined = "\0".join([v if type(v) is str else "" for v in items])
+    buffer = np.frombuffer((joined + "\0").encode("ascii", "replace"), dtype=np.uint8)
+    ends = np.flatnonzero(buffer == 0)
+    if len(ends) != n:  # a value held a NUL itself: cut it out as not fitting
+        return _byte_matrix_careful(items, width)
+    if len(buffer) == n * (width + 1) and (ends == np.arange(width, len(buffer), width + 1)).all():
+        return buffer.reshape(n, width + 1)[:, :width], np.ones(n, dtype=bool)
+    starts = np.empty_like(ends)
+    starts[:1] = 0
+    starts[1:] = ends[:-1] + 1
+    fits = ends - starts == width
+    if not fits.any():
+        return np.empty((0, width), dtype=np.uint8), fits
+    # Every row of `width` bytes as a view, then one copy of those that start a value.
+    return np.lib.stride_tricks.sliding_window_view(buffer, width)[starts[fits]], fits
+
+
+def _byte_matrix_careful(items: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    is_text = np.fromiter((type(v) is str and "\0" not in v for v in items), bool, len(items))
     fixed = np.array(np.where(is_text, items, ""), dtype=f"U{width + 1}")
     fits = is_text & (np.char.str_len(fixed) == width)
     points = fixed[fits].view(np.uint32).reshape(-1, width + 1)[:, :width]
     return np.minimum(points, 127).astype(np.uint8), fits
+
+
+def _weighted_sum(
+    matrix: np.ndarray, lut: np.ndarray, weights: Sequence[int], start: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: sum of weight x symbol value from column `start` on, and whether every one
+    of those symbols is in the table's alphabet.
+
+    Column by column over long vectors: integer matrix products in numpy are slow, and
+    float ones go through a BLAS whose threads stall when the other core is busy.
+    """
+    total = np.zeros(len(matrix), dtype=np.int32)
+    worst = np.zeros(len(matrix), dtype=np.int16)
+    for column, weight in enumerate(weights, start):
+        value = lut[matrix[:, column]]
+        np.maximum(worst, value, out=worst)
+        total += weight * value
+    return total, worst != _INVALID
 
 
 def uscc_valid(values: pd.Series) -> np.ndarray:
@@ -171,16 +215,15 @@ def uscc_valid(values: pd.Series) -> np.ndarray:
     result = np.zeros(len(values), dtype=bool)
     if not len(matrix):
         return result
-    vals = _USCC_LUT[matrix]
-    chars_ok = (vals >= 0).all(axis=1)
-    org = _ORG_LUT[matrix[:, 8:16]]
-    org_check = 11 - (org @ np.array(ORG_WEIGHTS)) % 11
+    weighted, symbols_ok = _weighted_sum(matrix, _USCC_LUT, USCC_WEIGHTS)
+    last = _USCC_LUT[matrix[:, 17]]
+    org_weighted, org_ok = _weighted_sum(matrix, _ORG_LUT, ORG_WEIGHTS, start=8)
+    org_check = 11 - org_weighted % 11
     org_expected = np.where(
         org_check == 10, ord("X"), np.where(org_check == 11, ord("0"), org_check + ord("0"))
     )
-    org_ok = (org >= 0).all(axis=1) & (matrix[:, 16] == org_expected)
-    check = (31 - (vals[:, :17] @ np.array(USCC_WEIGHTS)) % 31) % 31
-    result[fits] = chars_ok & org_ok & (vals[:, 17] == check)
+    check = (31 - weighted % 31) % 31
+    result[fits] = symbols_ok & org_ok & (matrix[:, 16] == org_expected) & (last == check)
     return result
 
 
@@ -190,12 +233,11 @@ def resident_id_valid(values: pd.Series, today: date) -> np.ndarray:
     result = np.zeros(len(values), dtype=bool)
     if not len(matrix):
         return result
-    digits = _DIGIT_LUT[matrix[:, :17]]
+    weighted, digits_ok = _weighted_sum(matrix, _DIGIT_LUT, ID_WEIGHTS)
     last = _ID_CHECK_LUT[matrix[:, 17]]
-    chars_ok = (digits >= 0).all(axis=1) & (last >= 0)
-    year = digits[:, 6:10] @ np.array([1000, 100, 10, 1])
-    month = digits[:, 10] * 10 + digits[:, 11]
-    day = digits[:, 12] * 10 + digits[:, 13]
+    year, _ = _weighted_sum(matrix, _DIGIT_LUT, (1000, 100, 10, 1), start=6)
+    month, _ = _weighted_sum(matrix, _DIGIT_LUT, (10, 1), start=10)
+    day, _ = _weighted_sum(matrix, _DIGIT_LUT, (10, 1), start=12)
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     month_len = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 0, 12)]
     month_len = month_len + ((month == 2) & leap)
@@ -203,6 +245,6 @@ def resident_id_valid(values: pd.Series, today: date) -> np.ndarray:
     not_future = (
         year * 10000 + month * 100 + day <= today.year * 10000 + today.month * 100 + today.day
     )
-    check = (12 - (digits @ np.array(ID_WEIGHTS)) % 11) % 11
-    result[fits] = chars_ok & date_ok & not_future & (last == check)
+    check = (12 - weighted % 11) % 11
+    result[fits] = digits_ok & (last != _INVALID) & date_ok & not_future & (last == check)
     return result
