@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from operator import not_
 from pathlib import Path
 from typing import Any
 
@@ -546,10 +547,10 @@ def _blank_mask(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """
     blank = np.zeros(len(values), dtype=bool)
     present = ~missing
-    # str.isspace mapped in C over the present values: about 3x faster than a Python loop;
-    # "" is not isspace(), so it is compared separately.
+    # One pass mapped in C (strip returns the same object when there is nothing to strip):
+    # each string is a cache miss in a column of distinct text, so passes are what cost.
     text = values[present]
-    blank[present] = (text == "") | np.fromiter(map(str.isspace, text), dtype=bool, count=len(text))
+    blank[present] = np.fromiter(map(not_, map(str.strip, text)), dtype=bool, count=len(text))
     return blank
 
 
