@@ -2,14 +2,16 @@
 extract from the department's database into staging, reconcile its keys (hard deletes at
 the source; a no-op on days the department's `reconcile:` does not name), then validate.
 Operators see, pause and rerun each department on its own; a department that fails fails
-alone."""
+alone. A run for a chosen date range, or a full re-sync, is started from the
+credit_sync_rerun form (or by triggering with that conf: window_start, window_end,
+full_resync, reconcile)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, dag, task
 
 from credit_sync.alerts import task_failed
 from credit_sync.assets import OUTBOX_ASSET_URI, SOURCES_POOL, TAGS
@@ -28,20 +30,6 @@ DEFAULT_ARGS = {
     "execution_timeout": timedelta(hours=2),
     "on_failure_callback": task_failed,
 }
-PARAMS = {
-    "window_start": Param(
-        None, type=["null", "string"], description="Re-extract from (ISO time, county local)"
-    ),
-    "window_end": Param(None, type=["null", "string"], description="Re-extract up to (ISO time)"),
-    "full_resync": Param(
-        False, type="boolean", description="Re-read every row, ignore the watermark"
-    ),
-    "reconcile": Param(
-        False,
-        type="boolean",
-        description="List the source's keys now to find hard deletes, even if not due",
-    ),
-}
 
 
 def department_dag(dept: Department) -> None:
@@ -53,7 +41,6 @@ def department_dag(dept: Department) -> None:
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
-        params=PARAMS,
         tags=[*TAGS, "department", dept.code],
         is_paused_upon_creation=not dept.enabled,
         doc_md=__doc__,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,25 @@ def shared_platforms(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     pair = (start("provincial"), start("public", name="xybaiyin"))
     yield pair
     next(start_gen, None)
+
+
+@pytest.fixture
+def migrated_airflow_db(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """Put a migrated Airflow metadata DB into a demo Airflow home: `airflow db migrate`
+    costs ~20 s here, so it runs once per Airflow version and is copied after that."""
+    import airflow
+
+    from credit_sync.demo.environment import DemoPaths
+    from credit_sync.demo.runner import ensure_airflow_db
+
+    cache_dir = Path(request.config.cache.mkdir("credit-sync-airflow"))
+
+    def migrate(paths: DemoPaths, env: dict[str, str]) -> None:
+        template = cache_dir / f"airflow-{airflow.__version__}.db"
+        if not template.exists():
+            ensure_airflow_db(paths, env, paths.airflow_home / "migrate.log")
+            shutil.copy(paths.airflow_home / "airflow.db", template)
+        else:
+            shutil.copy(template, paths.airflow_home / "airflow.db")
+
+    return migrate

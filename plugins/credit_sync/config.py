@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from credit_sync.assets import DEPARTMENT_DAG_PREFIX
 from credit_sync.schema import FIELDS, META_COLUMNS, SOURCE_KEY, SOURCE_UPDATED_AT, Kind, field_map
 from credit_sync.select_sql import SelectShape, read_select
 
@@ -80,7 +81,7 @@ class Department:
 
     @property
     def dag_id(self) -> str:
-        return f"credit_sync_dept_{self.code}"
+        return DEPARTMENT_DAG_PREFIX + self.code
 
     def reconcile_due(self, day: date) -> bool:
         """Whether the run for `day` (the logical date, county local) reconciles keys."""

@@ -63,6 +63,7 @@ def test_dag_files_import_without_errors_database_or_network(tmp_path: Path) -> 
         "credit_sync_delivery",
         "credit_sync_dept_jtys",
         "credit_sync_dept_scjg",
+        "credit_sync_rerun",
     ]
     assert result["tasks"]["credit_sync_dept_scjg"] == [
         "extract_penalty",

@@ -9,14 +9,13 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from credit_sync.config import PROJECT_HOME
 from credit_sync.demo.environment import DemoPaths, airflow_env
-from credit_sync.demo.runner import ensure_airflow_db
 from tests.factories import penalty_row
 
 CODES = list(penalty_row(1))
@@ -77,13 +76,8 @@ def _source_table(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture
-def cache_dir(request: pytest.FixtureRequest) -> Path:
-    return Path(request.config.cache.mkdir("credit-sync-airflow"))
-
-
 def test_a_broken_department_fails_alone_through_airflow(
-    tmp_path: Path, pg_database: str, cache_dir: Path
+    tmp_path: Path, pg_database: str, migrated_airflow_db: Callable[..., None]
 ) -> None:
     _source_table(pg_database)
     (tmp_path / "lite.db").touch()
@@ -121,7 +115,7 @@ def test_a_broken_department_fails_alone_through_airflow(
         "CREDIT_SYNC_SQL_DIR": str(sql_dir),
         "CREDIT_SYNC_STAGING_URL": f"sqlite:///{tmp_path / 'staging.db'}",
     }
-    _migrated_airflow_db(paths, env, cache_dir)
+    migrated_airflow_db(paths, env)
     result_file = tmp_path / "result.json"
     broken = [code for code, (_, wrong) in DEPARTMENTS.items() if wrong]
     dag_ids = [f"credit_sync_dept_{code}" for code in [*broken, "okdept"]]
@@ -176,15 +170,3 @@ def test_a_broken_department_fails_alone_through_airflow(
         queued = conn.execute(sa.text("SELECT count(*) FROM outbox")).scalar()
     assert staged == {"okdept": 2}
     assert queued == 4  # two records, two targets
-
-
-def _migrated_airflow_db(paths: DemoPaths, env: dict[str, str], cache_dir: Path) -> None:
-    """`airflow db migrate` costs ~20 s here: done once per Airflow version and copied."""
-    import airflow
-
-    template = cache_dir / f"airflow-{airflow.__version__}.db"
-    if not template.exists():
-        ensure_airflow_db(paths, env, paths.airflow_home / "migrate.log")
-        shutil.copy(paths.airflow_home / "airflow.db", template)
-    else:
-        shutil.copy(template, paths.airflow_home / "airflow.db")

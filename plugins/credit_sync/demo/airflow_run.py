@@ -12,7 +12,9 @@ from pathlib import Path
 import pendulum
 
 
-def run(logical_date: str, dag_ids: list[str] | None, fail_fast: bool) -> dict[str, dict]:
+def run(
+    logical_date: str, dag_ids: list[str] | None, fail_fast: bool, conf: dict | None = None
+) -> dict[str, dict]:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.pool import Pool
 
@@ -32,7 +34,7 @@ def run(logical_date: str, dag_ids: list[str] | None, fail_fast: bool) -> dict[s
         if fail_fast:
             for t in dag.tasks:  # one demo pass: report a failure instead of waiting to retry
                 t.retries = 0
-        dag_run = dag.test(logical_date=when)
+        dag_run = dag.test(logical_date=when, run_conf=conf)
         tasks = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
         outcome[dag_id] = {"state": str(dag_run.state), "run_id": dag_run.run_id, "tasks": tasks}
     return outcome
@@ -44,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--result", required=True, type=Path)
     parser.add_argument("--dag-id", action="append", dest="dag_ids")
     parser.add_argument("--retries", action="store_true", help="keep the DAGs' retries")
+    parser.add_argument("--conf", type=json.loads, help="run parameters (JSON) for every run")
     args = parser.parse_args(argv)
-    outcome = run(args.logical_date, args.dag_ids, fail_fast=not args.retries)
+    outcome = run(args.logical_date, args.dag_ids, fail_fast=not args.retries, conf=args.conf)
     args.result.write_text(json.dumps(outcome, ensure_ascii=False, indent=2, default=str))
     return 0 if all(o["state"].endswith("success") for o in outcome.values()) else 1
 
