@@ -42,7 +42,7 @@ from credit_sync.deadlines import is_working_day, working_days_between
 from credit_sync.delivery.outbox import RecordVersion, enqueue
 from credit_sync.gc_pause import collector_paused
 from credit_sync.normalise import display_value, parse_date
-from credit_sync.schema import FieldType, Kind, field_map, key_fields
+from credit_sync.schema import STATUS_REVOKED, FieldType, Kind, field_map, key_fields
 from credit_sync.staging.store import utcnow
 from credit_sync.staging.tables import staged_record, validation_failure, validation_run
 
@@ -471,8 +471,10 @@ def _child(sender: PipeEnd, work: Callable[[int, int], Any], start: int, stop: i
 
 def _duplicate_failures(conn: Connection, rows: Sequence[dict], kind: Kind) -> list[Failure]:
     """Same decision number from the same authority with different content: both are
-    suspect. An identical re-send under another source key is not a conflict."""
+    suspect. An identical re-send under another source key is not a conflict, nor is a
+    revoked record (状态 撤销: deleted at the source and entered again under a new key)."""
     keys = key_fields(kind)
+    rows = [r for r in rows if r["payload"].get(keys.status) != STATUS_REVOKED]
     wanted = {(r["authority_code"], r["business_key"]) for r in rows if r["business_key"]}
     if not wanted:
         return []
@@ -485,13 +487,14 @@ def _duplicate_failures(conn: Connection, rows: Sequence[dict], kind: Kind) -> l
                 staged_record.c.authority_code,
                 staged_record.c.business_key,
                 staged_record.c.content_hash,
+                staged_record.c.payload[keys.status].as_string().label("status"),
             ).where(
                 staged_record.c.kind == kind.value,
                 staged_record.c.business_key.in_(numbers[start : start + 500]),
                 staged_record.c.deleted_at.is_(None),
             )
         ):
-            if (rec.authority_code, rec.business_key) in wanted:
+            if (rec.authority_code, rec.business_key) in wanted and rec.status != STATUS_REVOKED:
                 groups[(rec.authority_code, rec.business_key)][rec.record_id] = rec.content_hash
     out = []
     for r in rows:
