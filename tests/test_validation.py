@@ -110,7 +110,6 @@ def test_conflicting_duplicate_decision_numbers_fail_identical_resends_do_not(st
     assert not any(rule == "DUPLICATE_DECISION" for _, rule in _open(store))
 
 
-
 def test_a_revoked_record_does_not_conflict_with_its_re_entry(store) -> None:
     # Deleted at the source (reconciliation revokes it) and entered again under a new key,
     # with the same decision number and corrected content.
@@ -122,6 +121,7 @@ def test_a_revoked_record_does_not_conflict_with_its_re_entry(store) -> None:
     stage(store, [penalty_row(0), penalty_row(0, CF_NR="罚款3000元")])
     _validate(store)
     assert {key for key, rule in _open(store) if rule == "DUPLICATE_DECISION"} == {"1", "2"}
+
 
 def test_unconfirmed_rules_and_amounts_in_yuan_warn_without_blocking_delivery(store) -> None:
     stage(
