@@ -17,6 +17,7 @@ from credit_sync.alerts import task_failed
 from credit_sync.assets import OUTBOX_ASSET_URI, SOURCES_POOL, TAGS
 from credit_sync.config import Department, departments
 from credit_sync.operators.department import extract_kind, reconcile_kind, validate_kind
+from credit_sync.schema import Kind
 
 # A department database that is down for maintenance or a network blip gets 3 more tries
 # over about 14 minutes (2, 4, 8 min, capped at 30); a wrong SQL file or password fails
@@ -29,6 +30,18 @@ DEFAULT_ARGS = {
     "max_retry_delay": timedelta(minutes=30),
     "execution_timeout": timedelta(hours=2),
     "on_failure_callback": task_failed,
+}
+
+
+# Each step of each kind is decorated once and called in every department's DAG:
+# building a task decorator costs about as much as the task it makes.
+STEPS = {
+    kind: (
+        task(task_id=f"extract_{kind.value}", pool=SOURCES_POOL)(extract_kind),
+        task(task_id=f"reconcile_{kind.value}", pool=SOURCES_POOL)(reconcile_kind),
+        task(task_id=f"validate_{kind.value}", outlets=[Asset(OUTBOX_ASSET_URI)])(validate_kind),
+    )
+    for kind in Kind
 }
 
 
@@ -47,11 +60,7 @@ def department_dag(dept: Department) -> None:
     )
     def wiring() -> None:
         for kind in dept.kinds:
-            extract = task(task_id=f"extract_{kind.value}", pool=SOURCES_POOL)(extract_kind)
-            reconcile = task(task_id=f"reconcile_{kind.value}", pool=SOURCES_POOL)(reconcile_kind)
-            validate = task(task_id=f"validate_{kind.value}", outlets=[Asset(OUTBOX_ASSET_URI)])(
-                validate_kind
-            )
+            extract, reconcile, validate = STEPS[kind]
             (
                 extract(dept.code, kind.value)
                 >> reconcile(dept.code, kind.value)
