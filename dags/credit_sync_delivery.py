@@ -8,7 +8,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from credit_sync.alerts import task_failed
+from credit_sync.alerts import task_defaults
 from credit_sync.assets import DELIVERY_DAG_ID, OUTBOX_ASSET_URI, TAGS, TARGETS_POOL
 from credit_sync.config import targets
 from credit_sync.operators.target import deliver_target, report, schedule_withdrawals, targets_ok
@@ -21,14 +21,13 @@ from credit_sync.operators.target import deliver_target, report, schedule_withdr
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "retries": 3,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=20),
-        "execution_timeout": timedelta(hours=1),
-        "on_failure_callback": task_failed,
-    },
+    # A platform that is down or throttling gets 3 more tries (1, 2, 4 min); the alert
+    # fires when they are spent.
+    default_args=task_defaults(
+        first_retry=timedelta(minutes=1),
+        longest_retry=timedelta(minutes=20),
+        timeout=timedelta(hours=1),
+    ),
     tags=[*TAGS, "delivery"],
     doc_md=__doc__,
 )

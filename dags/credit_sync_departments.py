@@ -13,7 +13,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from credit_sync.alerts import task_failed
+from credit_sync.alerts import task_defaults
 from credit_sync.assets import OUTBOX_ASSET_URI, SOURCES_POOL, TAGS
 from credit_sync.config import Department, departments
 from credit_sync.operators.department import extract_kind, reconcile_kind, validate_kind
@@ -23,14 +23,11 @@ from credit_sync.schema import Kind
 # over about 14 minutes (2, 4, 8 min, capped at 30); a wrong SQL file or password fails
 # the same way every time, and the task log names the department and the cause.
 # Every task is safe to retry: upserts by record id, a watermark that never goes back.
-DEFAULT_ARGS = {
-    "retries": 3,
-    "retry_delay": timedelta(minutes=2),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=30),
-    "execution_timeout": timedelta(hours=2),
-    "on_failure_callback": task_failed,
-}
+DEFAULT_ARGS = task_defaults(
+    first_retry=timedelta(minutes=2),
+    longest_retry=timedelta(minutes=30),
+    timeout=timedelta(hours=2),
+)
 
 
 # Each step of each kind is decorated once and called in every department's DAG:

@@ -10,11 +10,24 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 ALERT_EMAILS_ENV = "CREDIT_SYNC_ALERT_EMAILS"
+
+
+def task_defaults(*, first_retry: timedelta, longest_retry: timedelta, timeout: timedelta) -> dict:
+    """A DAG's default_args: 3 retries with exponential backoff, then the alert."""
+    return {
+        "retries": 3,
+        "retry_delay": first_retry,
+        "retry_exponential_backoff": True,
+        "max_retry_delay": longest_retry,
+        "execution_timeout": timeout,
+        "on_failure_callback": task_failed,
+    }
 
 
 def describe(context: dict[str, Any]) -> str:

@@ -12,9 +12,10 @@ enough for millions of codes (one numpy pass over a byte matrix, no Python loop)
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -209,12 +210,21 @@ def _weighted_sum(
     return total, worst != _INVALID
 
 
-def uscc_valid(values: pd.Series) -> np.ndarray:
-    """Boolean array: which values are valid credit codes (already normalised)."""
+def _valid_codes(values: pd.Series, rows_valid: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """`rows_valid` over the byte matrix of the 18-character values; False for the rest."""
     matrix, fits = _byte_matrix(values, 18)
     result = np.zeros(len(values), dtype=bool)
-    if not len(matrix):
-        return result
+    if len(matrix):
+        result[fits] = rows_valid(matrix)
+    return result
+
+
+def uscc_valid(values: pd.Series) -> np.ndarray:
+    """Boolean array: which values are valid credit codes (already normalised)."""
+    return _valid_codes(values, _uscc_rows_valid)
+
+
+def _uscc_rows_valid(matrix: np.ndarray) -> np.ndarray:
     weighted, symbols_ok = _weighted_sum(matrix, _USCC_LUT, USCC_WEIGHTS)
     last = _USCC_LUT[matrix[:, 17]]
     org_weighted, org_ok = _weighted_sum(matrix, _ORG_LUT, ORG_WEIGHTS, start=8)
@@ -223,16 +233,15 @@ def uscc_valid(values: pd.Series) -> np.ndarray:
         org_check == 10, ord("X"), np.where(org_check == 11, ord("0"), org_check + ord("0"))
     )
     check = (31 - weighted % 31) % 31
-    result[fits] = symbols_ok & org_ok & (matrix[:, 16] == org_expected) & (last == check)
-    return result
+    return symbols_ok & org_ok & (matrix[:, 16] == org_expected) & (last == check)
 
 
 def resident_id_valid(values: pd.Series, today: date) -> np.ndarray:
     """Boolean array: which values are valid 18-digit resident ID numbers (normalised)."""
-    matrix, fits = _byte_matrix(values, 18)
-    result = np.zeros(len(values), dtype=bool)
-    if not len(matrix):
-        return result
+    return _valid_codes(values, partial(_resident_id_rows_valid, today=today))
+
+
+def _resident_id_rows_valid(matrix: np.ndarray, today: date) -> np.ndarray:
     weighted, digits_ok = _weighted_sum(matrix, _DIGIT_LUT, ID_WEIGHTS)
     last = _ID_CHECK_LUT[matrix[:, 17]]
     year, _ = _weighted_sum(matrix, _DIGIT_LUT, (1000, 100, 10, 1), start=6)
@@ -246,5 +255,4 @@ def resident_id_valid(values: pd.Series, today: date) -> np.ndarray:
         year * 10000 + month * 100 + day <= today.year * 10000 + today.month * 100 + today.day
     )
     check = (12 - weighted % 11) % 11
-    result[fits] = digits_ok & (last != _INVALID) & date_ok & not_future & (last == check)
-    return result
+    return digits_ok & (last != _INVALID) & date_ok & not_future & (last == check)
