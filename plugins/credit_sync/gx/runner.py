@@ -555,21 +555,22 @@ def _blank_mask(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
 
 
 def _as_text(series: pd.Series, *, categorical: bool) -> pd.Series:
-    if series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) not in (
+    values = series.to_numpy(dtype=object)
+    if categorical and series.dtype == object and _repeats(values):
+        # The usual column of codes: factorized as it is, and only the distinct values are
+        # type-checked (a pass over a million objects is what costs here).
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        if all(type(u) is str for u in uniques):
+            return _categorical(codes, uniques, series.index)
+    if series.dtype != object or pd.api.types.infer_dtype(values, skipna=True) not in (
         "string",
         "empty",
     ):
+        # Stray types become text first (1, 1.0 and True would factorize as one value).
         series = series.astype(object).map(_to_text, na_action="ignore")
-    values = series.to_numpy(dtype=object)
-    # Decide on a sample: factorizing a column of distinct strings costs more than it saves.
-    if categorical and len(pd.unique(values[:_SAMPLE])) <= _SAMPLE // 2:
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        uniques = np.asarray(uniques, dtype=object)
-        blank = _blank_mask(uniques, np.zeros(len(uniques), dtype=bool))
-        if blank.any():
-            codes = np.where((codes >= 0) & blank[np.maximum(codes, 0)], -1, codes)
-        dtype = pd.CategoricalDtype(pd.Index(uniques, dtype=object))
-        return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), index=series.index)
+        values = series.to_numpy(dtype=object)
+    if categorical and _repeats(values):
+        return _categorical(*pd.factorize(values, use_na_sentinel=True), series.index)
     missing = pd.isna(values)
     missing |= _blank_mask(values, missing)
     if not missing.any():
@@ -580,6 +581,24 @@ def _as_text(series: pd.Series, *, categorical: bool) -> pd.Series:
 
 
 _SAMPLE = 10_000
+
+
+def _repeats(values: np.ndarray) -> bool:
+    """Whether values repeat enough to be worth a categorical, judged on a sample:
+    factorizing a column of distinct strings costs more than it saves."""
+    try:
+        return len(pd.unique(values[:_SAMPLE])) <= _SAMPLE // 2
+    except TypeError:  # unhashable garbage (lists, dicts): made text first
+        return False
+
+
+def _categorical(codes: np.ndarray, uniques: Any, index: pd.Index) -> pd.Series:
+    uniques = np.asarray(uniques, dtype=object)
+    blank = _blank_mask(uniques, np.zeros(len(uniques), dtype=bool))
+    if blank.any():  # a blank value is a missing one
+        codes = np.where((codes >= 0) & blank[np.maximum(codes, 0)], -1, codes)
+    dtype = pd.CategoricalDtype(pd.Index(uniques, dtype=object))
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), index=index)
 
 
 def _to_text(value: object) -> object:
