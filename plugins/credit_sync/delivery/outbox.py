@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -178,25 +178,50 @@ def awaiting_keys(conn: Connection, target: str, kind: str) -> dict[str, int]:
     return dict(rows.all())
 
 
-def claim(conn: Connection, target: str, kind: str, limit: int) -> list[dict]:
-    """The next open rows of one target and kind, oldest first, each with the record's
-    current content hash and payload (`current_hash`, `payload`; None if it vanished).
+def claim(conn: Connection, target: str, kind: str, limit: int, after: int = 0) -> list[sa.Row]:
+    """The next open rows of one target and kind with an id above `after`, oldest first.
+
+    Each row has `id`, `record_id`, `operation`, `idempotency_key`, `content_hash`, and
+    the record's current `current_hash` and `payload_json` (its staged JSON text, not
+    decoded), both None if the record vanished. `after` is where the previous claim of the
+    same run ended: its rows may still be in flight, so they must not be claimed twice.
 
     `sent` rows are included: a row left `sent` means an earlier attempt's answer was
     lost, and resending it under the same idempotency key is exactly what makes that safe.
     """
-    query = (
+    # Pick the rows on the narrow outbox alone, then join: joined first, every open row
+    # after `after` would carry its payload into the sort that LIMIT cuts down.
+    picked = (
         sa.select(
-            outbox, staged_record.c.content_hash.label("current_hash"), staged_record.c.payload
+            outbox.c.id,
+            outbox.c.record_id,
+            outbox.c.operation,
+            outbox.c.idempotency_key,
+            outbox.c.content_hash,
         )
-        .select_from(
-            outbox.outerjoin(staged_record, staged_record.c.record_id == outbox.c.record_id)
+        .where(
+            outbox.c.target == target,
+            outbox.c.kind == kind,
+            outbox.c.state.in_(OPEN_STATES),
+            outbox.c.id > after,
         )
-        .where(outbox.c.target == target, outbox.c.kind == kind, outbox.c.state.in_(OPEN_STATES))
         .order_by(outbox.c.id)
         .limit(limit)
+        .subquery("picked")
     )
-    return [dict(r) for r in conn.execute(query).mappings()]
+    query = (
+        sa.select(
+            picked,
+            staged_record.c.content_hash.label("current_hash"),
+            # CAST: the text as stored; PostgreSQL's driver would decode a json value.
+            sa.cast(staged_record.c.payload, sa.Text).label("payload_json"),
+        )
+        .select_from(
+            picked.outerjoin(staged_record, staged_record.c.record_id == picked.c.record_id)
+        )
+        .order_by(picked.c.id)
+    )
+    return list(conn.execute(query))
 
 
 def mark(conn: Connection, ids: Sequence[int], state: str, **values: object) -> None:
@@ -211,21 +236,63 @@ def mark(conn: Connection, ids: Sequence[int], state: str, **values: object) -> 
     )
 
 
-def mark_each(conn: Connection, updates: Sequence[dict]) -> None:
-    """Per-row outcomes: dicts with b_id, state, platform_code, platform_message."""
-    if not updates:
-        return
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A row's outcome from the platform's receipt."""
+
+    outbox_id: int
+    state: str
+    platform_code: str | None = None
+    platform_message: str | None = None
+
+
+def settle(conn: Connection, settlements: Iterable[Settlement]) -> None:
+    """Store per-row outcomes. Rows with the same outcome (a batch the platform took whole,
+    its duplicates) are one UPDATE each; the rest (rejections carry their own message) one
+    executemany. One statement per row was the slowest part of settling a batch."""
+    groups: dict[tuple[str, str | None, str | None], list[int]] = {}
+    for s in settlements:
+        groups.setdefault((s.state, s.platform_code, s.platform_message), []).append(s.outbox_id)
     now = utcnow()
-    conn.execute(
-        outbox.update()
-        .where(outbox.c.id == sa.bindparam("b_id"))
-        .values(
-            state=sa.bindparam("state"),
-            platform_code=sa.bindparam("platform_code"),
-            platform_message=sa.bindparam("platform_message"),
-            updated_at=now,
-            # Handing a row to an asynchronous channel settles nothing yet.
-            completed_at=sa.case((sa.bindparam("state") == AWAITING, None), else_=now),
-        ),
-        list(updates),
-    )
+    singles = []
+    for (state, code, message), ids in groups.items():
+        if len(ids) > 1:
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.id.in_(ids))
+                .values(
+                    state=state,
+                    platform_code=code,
+                    platform_message=message,
+                    updated_at=now,
+                    completed_at=_completed_at(state, now),
+                )
+            )
+        else:
+            singles.append(
+                {
+                    "b_id": ids[0],
+                    "b_state": state,
+                    "b_code": code,
+                    "b_message": message,
+                    "b_completed_at": _completed_at(state, now),
+                }
+            )
+    if singles:
+        conn.execute(
+            outbox.update()
+            .where(outbox.c.id == sa.bindparam("b_id"))
+            .values(
+                state=sa.bindparam("b_state"),
+                platform_code=sa.bindparam("b_code"),
+                platform_message=sa.bindparam("b_message"),
+                updated_at=now,
+                completed_at=sa.bindparam("b_completed_at"),
+            ),
+            singles,
+        )
+
+
+def _completed_at(state: str, now: datetime) -> datetime | None:
+    # Handing a row to an asynchronous channel settles nothing yet.
+    return None if state == AWAITING else now
