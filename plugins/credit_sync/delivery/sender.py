@@ -151,34 +151,54 @@ def _prepare(
 def _deliver_kind(
     store: Engine, target: Target, channel: Channel, kind: str, result: DeliveryResult
 ) -> None:
-    # One batch in flight at a time, so the platform receives a record's versions in
-    # order; the next batch is claimed and rendered meanwhile, by a single worker thread
-    # (the request leaves the interpreter free while it waits).
-    with ThreadPoolExecutor(1, thread_name_prefix=f"deliver-{target.code}") as ahead:
+    # One request at a time, so the platform receives a record's versions in order. While
+    # batch n is in flight, one worker thread settles batch n-1 and claims and renders
+    # batch n+1 (the request leaves the interpreter free while it waits).
+    with ThreadPoolExecutor(1, thread_name_prefix=f"deliver-{target.code}") as worker:
         batch = _prepare(store, target, kind, 0, result)
+        answered: _Answered | None = None
         while batch is not None:
             # Committed before the request: a lost answer leaves the rows `sent`, and the
             # next attempt re-sends them under the same keys.
             with store.begin() as conn:
                 outbox.mark(conn, batch.ids, outbox.SENT, attempts=outbox_table.c.attempts + 1)
-            # If the send fails, leaving the block waits for the worker; what it claimed is
-            # not marked `sent` (only stale rows get superseded, as they would anyway).
-            following = ahead.submit(_prepare, store, target, kind, batch.last_id, result)
-            receipts = channel.send(kind, batch.batch_id, batch.items)
-            _settle(store, batch, receipts, result)
-            log.info(
-                "target %s %s: batch %s settled (%d records; %d rejected so far)",
-                target.code,
-                kind,
-                batch.batch_id,
-                len(batch.ids),
-                result.rejected,
+            following = worker.submit(
+                _settle_then_prepare, store, target, kind, answered, batch.last_id, result
             )
+            # If this fails, leaving the block still waits for the worker to settle the
+            # previous batch; what it claimed is not marked `sent`.
+            answered = _Answered(batch, channel.send(kind, batch.batch_id, batch.items))
             batch = following.result()
+        if answered is not None:
+            _settle(store, target, kind, answered, result)
 
 
-def _settle(store: Engine, batch: _Batch, receipts: list[Receipt], result: DeliveryResult) -> None:
-    by_key = {r.idempotency_key: r for r in receipts}
+@dataclass(frozen=True)
+class _Answered:
+    batch: _Batch
+    receipts: list[Receipt]
+
+
+def _settle_then_prepare(
+    store: Engine,
+    target: Target,
+    kind: str,
+    answered: _Answered | None,
+    after: int,
+    result: DeliveryResult,
+) -> _Batch | None:
+    if answered is not None:
+        _settle(store, target, kind, answered, result)
+    return _prepare(store, target, kind, after, result)
+
+
+def _settle(
+    store: Engine, target: Target, kind: str, answered: _Answered, result: DeliveryResult
+) -> None:
+    """Store the platform's verdicts on a batch. Until this commits its rows stay `sent`,
+    so a crash before it only means they are sent again and come back `duplicate`."""
+    batch = answered.batch
+    by_key = {r.idempotency_key: r for r in answered.receipts}
     settlements = []
     for outbox_id, item in zip(batch.ids, batch.items, strict=True):
         receipt = by_key.get(item.idempotency_key)
@@ -188,3 +208,11 @@ def _settle(store: Engine, batch: _Batch, receipts: list[Receipt], result: Deliv
     with store.begin() as conn:
         outbox.settle(conn, settlements)
     result.batches += 1
+    log.info(
+        "target %s %s: batch %s settled (%d records; %d rejected so far)",
+        target.code,
+        kind,
+        batch.batch_id,
+        len(batch.ids),
+        result.rejected,
+    )
