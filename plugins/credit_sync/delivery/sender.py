@@ -20,7 +20,6 @@ from credit_sync.delivery import outbox
 from credit_sync.delivery.channels import AsyncChannel, Channel
 from credit_sync.delivery.payload import Item, render_json
 from credit_sync.hooks.platform import PlatformError, Receipt
-from credit_sync.staging.tables import outbox as outbox_table
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +160,7 @@ def _deliver_kind(
             # Committed before the request: a lost answer leaves the rows `sent`, and the
             # next attempt re-sends them under the same keys.
             with store.begin() as conn:
-                outbox.mark(conn, batch.ids, outbox.SENT, attempts=outbox_table.c.attempts + 1)
+                outbox.mark_sent(conn, batch.ids)
             following = worker.submit(
                 _settle_then_prepare, store, target, kind, answered, batch.last_id, result
             )
