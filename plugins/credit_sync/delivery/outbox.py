@@ -220,9 +220,9 @@ _CLAIM = _claim_statement()
 def claim(conn: Connection, target: str, kind: str, limit: int, after: int = 0) -> Sequence[sa.Row]:
     """The next open rows of one target and kind with an id above `after`, oldest first.
 
-    Each row has `id`, `record_id`, `operation`, `idempotency_key`, `content_hash`, and
-    the record's current `current_hash` and `payload_json` (its staged JSON text, not
-    decoded), both None if the record vanished. `after` is where the previous claim of the
+    Each row is (`id`, `record_id`, `operation`, `idempotency_key`, `content_hash`,
+    `current_hash`, `payload_json`), in this order: the last two are the record's current
+    content hash and its staged JSON text (not decoded), both None if it vanished. `after` is where the previous claim of the
     same run ended: its rows may still be in flight, so they must not be claimed twice.
 
     `sent` rows are included: a row left `sent` means an earlier attempt's answer was

@@ -127,24 +127,22 @@ def _prepare(
         if not rows:
             return None
         after = rows[-1].id
-        live = [r for r in rows if r.current_hash == r.content_hash]
-        if len(live) < len(rows):
-            stale = [r.id for r in rows if r.current_hash != r.content_hash]
+        ids, items, stale = [], [], []
+        # Unpacked once: attribute access on 500 rows per batch showed in the profile.
+        for outbox_id, record_id, operation, key, queued_hash, current_hash, text in rows:
+            if current_hash != queued_hash:
+                stale.append(outbox_id)
+                continue
+            ids.append(outbox_id)
+            items.append(
+                Item(key, record_id, operation, render_json(text, kind, target, operation))
+            )
+        if stale:
             with store.begin() as conn:
                 outbox.mark(conn, stale, outbox.SUPERSEDED)
             result.superseded += len(stale)
-        if live:
-            items = [
-                Item(
-                    r.idempotency_key,
-                    r.record_id,
-                    r.operation,
-                    render_json(r.payload_json, kind, target, r.operation),
-                )
-                for r in live
-            ]
-            batch_id = f"{target.code}-{kind}-{live[0].id}-{live[-1].id}"
-            return _Batch(batch_id, [r.id for r in live], items, after)
+        if ids:
+            return _Batch(f"{target.code}-{kind}-{ids[0]}-{ids[-1]}", ids, items, after)
 
 
 def _deliver_kind(

@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 from airflow.sdk import BaseHook
@@ -49,8 +49,7 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
-@dataclass(frozen=True)
-class Receipt:
+class Receipt(NamedTuple):  # a tuple: an answer brings one per record
     idempotency_key: str
     status: str  # accepted | duplicate | rejected
     code: str | None = None
