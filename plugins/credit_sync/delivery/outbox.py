@@ -222,8 +222,9 @@ def claim(conn: Connection, target: str, kind: str, limit: int, after: int = 0) 
 
     Each row is (`id`, `record_id`, `operation`, `idempotency_key`, `content_hash`,
     `current_hash`, `payload_json`), in this order: the last two are the record's current
-    content hash and its staged JSON text (not decoded), both None if it vanished. `after` is where the previous claim of the
-    same run ended: its rows may still be in flight, so they must not be claimed twice.
+    content hash and its staged JSON text (not decoded), both None if it vanished.
+    `after` is where the previous claim of the same run ended: its rows may still be in
+    flight, so they must not be claimed twice.
 
     `sent` rows are included: a row left `sent` means an earlier attempt's answer was
     lost, and resending it under the same idempotency key is exactly what makes that safe.
