@@ -604,6 +604,31 @@ def test_batch_level_errors(provincial: Standin) -> None:
     assert provincial.versions(record_id=rec["record_id"]) == []
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "NaN",  # not JSON at all
+        "1e400",  # a number no platform could store
+        '"\\ud800"',  # half a UTF-16 pair: not a character
+    ],
+)
+def test_strict_json_refuses_the_batch_and_stores_nothing(provincial: Standin, value: str) -> None:
+    rec = penalty()
+    body = batch_body(rec).replace(b'"CF_FKJE": 20000', f'"CF_FKJE": {value}'.encode())
+    assert value.encode() in body
+    headers = {"Content-Type": "application/json", **provincial.auth_headers("POST", "")}
+    response = requests.post(provincial.url(RECORDS_PATH), data=body, headers=headers, timeout=5)
+    assert response.status_code == 422 and response.json()["code"] == "E_INVALID_REQUEST"
+    assert provincial.versions(record_id=rec["record_id"]) == []
+
+
+def test_stored_data_reads_back_as_sent(provincial: Standin) -> None:
+    rec = penalty(CF_FKJE=0.2, CF_WFXW="销售过期食品\n（两次）", BZ=None, CF_NR_FK=10**20)
+    assert provincial.post_batch("penalty", [rec]).json()["results"][0]["status"] == "accepted"
+    [stored] = provincial.versions(record_id=rec["record_id"])
+    assert stored["data"] == rec["data"]
+
+
 # -- fault injection ------------------------------------------------------------------
 
 

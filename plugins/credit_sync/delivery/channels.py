@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from credit_sync.config import Target
+from credit_sync.delivery.payload import Item, service_body
 from credit_sync.hooks.platform import PlatformClient, Receipt
 
 
 class Channel(Protocol):
-    def send(self, kind: str, batch_id: str, items: list[dict]) -> list[Receipt]:
+    def send(self, kind: str, batch_id: str, items: Sequence[Item]) -> list[Receipt]:
         """Deliver one batch; one receipt per item. Raises on transport failure.
 
         A receipt is `accepted`, `duplicate` or `rejected`, or `queued` when the channel
@@ -35,8 +36,8 @@ class ServiceChannel:
     def __init__(self, client: PlatformClient) -> None:
         self.client = client
 
-    def send(self, kind: str, batch_id: str, items: list[dict]) -> list[Receipt]:
-        return self.client.send_records(kind, batch_id, items)
+    def send(self, kind: str, batch_id: str, items: Sequence[Item]) -> list[Receipt]:
+        return self.client.post_batch(kind, service_body(batch_id, items), len(items))
 
 
 def open_channel(target: Target) -> Channel:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from credit_sync.delivery.payload import Item
 from credit_sync.hooks.platform import Receipt
 from credit_sync.staging.store import utcnow
 
@@ -67,9 +68,9 @@ class ExchangeDatabaseChannel:
             for table in self.tables.values():
                 table.create(engine, checkfirst=True)
 
-    def send(self, kind: str, batch_id: str, items: list[dict]) -> list[Receipt]:
+    def send(self, kind: str, batch_id: str, items: Sequence[Item]) -> list[Receipt]:
         table = self.tables[kind]
-        keys = [i["idempotency_key"] for i in items]
+        keys = [i.idempotency_key for i in items]
         now = utcnow()
         with self.engine.begin() as conn:
             present = set(
@@ -79,16 +80,16 @@ class ExchangeDatabaseChannel:
             )
             rows = [
                 {
-                    "idempotency_key": i["idempotency_key"],
-                    "record_id": i["record_id"],
-                    "operation": i["operation"],
-                    "decision_number": _decision_number(i["data"]),
-                    "data": json.dumps(i["data"], ensure_ascii=False),
+                    "idempotency_key": i.idempotency_key,
+                    "record_id": i.record_id,
+                    "operation": i.operation,
+                    "decision_number": _decision_number(data := i.data),
+                    "data": json.dumps(data, ensure_ascii=False),
                     "push_status": WAITING,
                     "written_at": now,
                 }
                 for i in items
-                if i["idempotency_key"] not in present
+                if i.idempotency_key not in present
             ]
             if rows:
                 conn.execute(table.insert(), rows)

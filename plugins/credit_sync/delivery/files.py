@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+from credit_sync.delivery.payload import Item
 from credit_sync.hooks.platform import Receipt
 from credit_sync.schema import fields
 
@@ -26,11 +28,11 @@ class FileChannel:
         self.directory = Path(directory)
         self.fmt = fmt
 
-    def send(self, kind: str, batch_id: str, items: list[dict]) -> list[Receipt]:
+    def send(self, kind: str, batch_id: str, items: Sequence[Item]) -> list[Receipt]:
         codes = [f.code for f in fields(kind)]
         header_labels = [label for _, label in META] + [f.label for f in fields(kind)]
         header_codes = [code for code, _ in META] + codes
-        rows = [[i["record_id"], i["operation"], *(i["data"].get(c) for c in codes)] for i in items]
+        rows = [[i.record_id, i.operation, *map(i.data.get, codes)] for i in items]
         target = self.directory / kind / f"{batch_id}.{self.fmt}"
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
@@ -48,7 +50,7 @@ class FileChannel:
                 sheet.append(row)
             book.save(tmp)
         os.replace(tmp, target)
-        return [Receipt(i["idempotency_key"], "accepted", "FILE", target.name) for i in items]
+        return [Receipt(i.idempotency_key, "accepted", "FILE", target.name) for i in items]
 
 
 def directory_from_connection(conn_id: str) -> Path:

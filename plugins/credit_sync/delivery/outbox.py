@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -178,25 +178,59 @@ def awaiting_keys(conn: Connection, target: str, kind: str) -> dict[str, int]:
     return dict(rows.all())
 
 
-def claim(conn: Connection, target: str, kind: str, limit: int) -> list[dict]:
-    """The next open rows of one target and kind, oldest first, each with the record's
-    current content hash and payload (`current_hash`, `payload`; None if it vanished).
+def _claim_statement() -> sa.Select:
+    # Pick the rows on the narrow outbox alone, then join: joined first, every open row
+    # after `after` would carry its payload into the sort that LIMIT cuts down.
+    picked = (
+        sa.select(
+            outbox.c.id,
+            outbox.c.record_id,
+            outbox.c.operation,
+            outbox.c.idempotency_key,
+            outbox.c.content_hash,
+        )
+        .where(
+            outbox.c.target == sa.bindparam("target"),
+            outbox.c.kind == sa.bindparam("kind"),
+            outbox.c.state.in_(OPEN_STATES),
+            outbox.c.id > sa.bindparam("after"),
+        )
+        .order_by(outbox.c.id)
+        .limit(sa.bindparam("limit"))
+        .subquery("picked")
+    )
+    return (
+        sa.select(
+            picked,
+            staged_record.c.content_hash.label("current_hash"),
+            # CAST: the text as stored; PostgreSQL's driver would decode a json value.
+            sa.cast(staged_record.c.payload, sa.Text).label("payload_json"),
+        )
+        .select_from(
+            picked.outerjoin(staged_record, staged_record.c.record_id == picked.c.record_id)
+        )
+        .order_by(picked.c.id)
+    )
+
+
+# Built once: building the statement took longer than running it.
+_CLAIM = _claim_statement()
+
+
+def claim(conn: Connection, target: str, kind: str, limit: int, after: int = 0) -> Sequence[sa.Row]:
+    """The next open rows of one target and kind with an id above `after`, oldest first.
+
+    Each row is (`id`, `record_id`, `operation`, `idempotency_key`, `content_hash`,
+    `current_hash`, `payload_json`), in this order: the last two are the record's current
+    content hash and its staged JSON text (not decoded), both None if it vanished.
+    `after` is where the previous claim of the same run ended: its rows may still be in
+    flight, so they must not be claimed twice.
 
     `sent` rows are included: a row left `sent` means an earlier attempt's answer was
     lost, and resending it under the same idempotency key is exactly what makes that safe.
     """
-    query = (
-        sa.select(
-            outbox, staged_record.c.content_hash.label("current_hash"), staged_record.c.payload
-        )
-        .select_from(
-            outbox.outerjoin(staged_record, staged_record.c.record_id == outbox.c.record_id)
-        )
-        .where(outbox.c.target == target, outbox.c.kind == kind, outbox.c.state.in_(OPEN_STATES))
-        .order_by(outbox.c.id)
-        .limit(limit)
-    )
-    return [dict(r) for r in conn.execute(query).mappings()]
+    params = {"target": target, "kind": kind, "after": after, "limit": limit}
+    return conn.execute(_CLAIM, params).all()
 
 
 def mark(conn: Connection, ids: Sequence[int], state: str, **values: object) -> None:
@@ -211,21 +245,65 @@ def mark(conn: Connection, ids: Sequence[int], state: str, **values: object) -> 
     )
 
 
-def mark_each(conn: Connection, updates: Sequence[dict]) -> None:
-    """Per-row outcomes: dicts with b_id, state, platform_code, platform_message."""
-    if not updates:
-        return
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A row's outcome from the platform's receipt."""
+
+    outbox_id: int
+    state: str
+    platform_code: str | None = None
+    platform_message: str | None = None
+
+
+# Built once (an UPDATE of 500 ids was slower to build than to run); `ids` expands.
+_OUTCOME = {
+    "state": sa.bindparam("b_state"),
+    "platform_code": sa.bindparam("b_code"),
+    "platform_message": sa.bindparam("b_message"),
+    "updated_at": sa.bindparam("b_now"),
+    "completed_at": sa.bindparam("b_completed_at"),
+}
+_SETTLE_MANY = (
+    outbox.update().where(outbox.c.id.in_(sa.bindparam("ids", expanding=True))).values(_OUTCOME)
+)
+_SETTLE_ONE = outbox.update().where(outbox.c.id == sa.bindparam("b_id")).values(_OUTCOME)
+_MARK_SENT = (
+    outbox.update()
+    .where(outbox.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(state=SENT, attempts=outbox.c.attempts + 1, updated_at=sa.bindparam("b_now"))
+)
+
+
+def mark_sent(conn: Connection, ids: Sequence[int]) -> None:
+    """The rows are about to go out in a request (one more attempt)."""
+    conn.execute(_MARK_SENT, {"ids": list(ids), "b_now": utcnow()})
+
+
+def settle(conn: Connection, settlements: Iterable[Settlement]) -> None:
+    """Store per-row outcomes. Rows with the same outcome (a batch the platform took whole,
+    its duplicates) are one UPDATE each; the rest (rejections carry their own message) one
+    executemany. One statement per row was the slowest part of settling a batch."""
+    groups: dict[tuple[str, str | None, str | None], list[int]] = {}
+    for s in settlements:
+        groups.setdefault((s.state, s.platform_code, s.platform_message), []).append(s.outbox_id)
     now = utcnow()
-    conn.execute(
-        outbox.update()
-        .where(outbox.c.id == sa.bindparam("b_id"))
-        .values(
-            state=sa.bindparam("state"),
-            platform_code=sa.bindparam("platform_code"),
-            platform_message=sa.bindparam("platform_message"),
-            updated_at=now,
-            # Handing a row to an asynchronous channel settles nothing yet.
-            completed_at=sa.case((sa.bindparam("state") == AWAITING, None), else_=now),
-        ),
-        list(updates),
-    )
+    singles = []
+    for (state, code, message), ids in groups.items():
+        outcome = {
+            "b_state": state,
+            "b_code": code,
+            "b_message": message,
+            "b_now": now,
+            "b_completed_at": _completed_at(state, now),
+        }
+        if len(ids) > 1:
+            conn.execute(_SETTLE_MANY, {"ids": ids, **outcome})
+        else:
+            singles.append({"b_id": ids[0], **outcome})
+    if singles:
+        conn.execute(_SETTLE_ONE, singles)
+
+
+def _completed_at(state: str, now: datetime) -> datetime | None:
+    # Handing a row to an asynchronous channel settles nothing yet.
+    return None if state == AWAITING else now

@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 from airflow.sdk import BaseHook
@@ -49,8 +49,7 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
-@dataclass(frozen=True)
-class Receipt:
+class Receipt(NamedTuple):  # a tuple: an answer brings one per record
     idempotency_key: str
     status: str  # accepted | duplicate | rejected
     code: str | None = None
@@ -110,9 +109,13 @@ class PlatformClient:
 
     # -- requests -------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, payload: Any = None) -> requests.Response:
-        """One logical request with retries; returns the first non-retryable response."""
-        body = b"" if payload is None else json.dumps(payload, ensure_ascii=False).encode()
+    def request(
+        self, method: str, path: str, payload: Any = None, *, body: bytes = b""
+    ) -> requests.Response:
+        """One logical request with retries; returns the first non-retryable response.
+        The body is `payload` encoded as JSON, or `body` when it is encoded already."""
+        if payload is not None:
+            body = json.dumps(payload, ensure_ascii=False).encode()
         last_problem = ""
         for attempt in range(1, self.retry.max_attempts + 1):
             retry_after: float | None = None
@@ -165,16 +168,22 @@ class PlatformClient:
 
     def send_records(self, kind: str, batch_id: str, records: list[dict]) -> list[Receipt]:
         """Upload one batch; one receipt per record, in order."""
+        body = json.dumps({"batch_id": batch_id, "records": records}, ensure_ascii=False)
+        return self.post_batch(kind, body.encode(), len(records))
+
+    def post_batch(self, kind: str, body: bytes, count: int) -> list[Receipt]:
+        """Upload one batch already encoded as the records request body (`count` records);
+        one receipt per record, in order."""
         path = self.records_path.format(kind=kind)
-        resp = self.request("POST", path, {"batch_id": batch_id, "records": records})
+        resp = self.request("POST", path, body=body)
         if resp.status_code != 200:
             raise PlatformError(
                 f"POST {self.base_url}{path} refused the batch: HTTP {resp.status_code} "
                 f"{_code(resp) or ''}".rstrip()
             )
         results = resp.json()["results"]
-        if len(results) != len(records):
-            raise PlatformError(f"platform answered {len(results)} receipts for {len(records)}")
+        if len(results) != count:
+            raise PlatformError(f"platform answered {len(results)} receipts for {count}")
         return [
             Receipt(r["idempotency_key"], r["status"], r.get("code"), r.get("message"))
             for r in results

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from datetime import UTC, datetime
@@ -22,6 +23,11 @@ def default_url() -> str:
     return os.environ.get(STAGING_URL_ENV) or f"sqlite:///{runtime_dir() / 'staging.db'}"
 
 
+# JSON columns hold compact UTF-8: a staged payload's text is what delivery sends to a
+# platform as it is, and \uXXXX escapes made Chinese text twice the bytes to send and parse.
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def utcnow() -> datetime:
     """Audit timestamps (when the pipeline saw something), naive UTC. Never a data window."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -30,7 +36,7 @@ def utcnow() -> datetime:
 @cache
 def engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        engine = sa.create_engine(url, connect_args={"timeout": 60}, json_serializer=_to_json)
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -40,7 +46,7 @@ def engine_for(url: str) -> Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, json_serializer=_to_json)
 
 
 def migrate(engine: Engine) -> None:
