@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from credit_sync.config import Department, Settings
 from credit_sync.gc_pause import collector_paused
-from credit_sync.normalise import NormalisedRecord, Normaliser, canonical_json
+from credit_sync.normalise import Normaliser, canonical_json, canonical_json_rows
 from credit_sync.schema import (
     PUBLIC_CLEARED,
     SOURCE_KEY,
@@ -205,30 +205,69 @@ class _ChunkStager:
         result.unchanged += len(picked) - len(todo)
         if not todo:
             return newest
-        columns = list(zip(*(row for _, row, _, _ in todo), strict=True))
-        records = self.normaliser.normalise_columns(
-            {code: columns[i] for code, i in self.fields_at.items()}, len(todo)
-        )
-        now = self.bind.time(utcnow())
-        logical = self.bind.time(self.logical_date)
-        inserts, updates = [], []
-        for (rid, row, updated, fp), record in zip(todo, records, strict=True):
-            values = self._values(rid, row, updated, fp, record)
-            values["updated_at"] = now
-            values["last_extracted_for"] = logical
-            if rid in stored:
-                values["b_record_id"] = rid
-                updates.append(values)
-            else:
-                values["first_extracted_for"] = logical
-                values["created_at"] = now
-                values["late"] = self.bind.flag(False)
-                inserts.append(values)
-        _executemany(conn, _INSERT, inserts)
-        _executemany(conn, _UPDATE, updates)
+        inserts, updates = self._staged_rows(todo, stored)
+        _executemany(conn, _INSERT, _INSERTED_COLUMNS, inserts)
+        _executemany(conn, _UPDATE, _UPDATE_PARAMETERS, updates)
         result.new += len(inserts)
         result.changed += len(updates)
         return newest
+
+    def _staged_rows(
+        self, todo: list[tuple[str, Sequence[Any], datetime, str]], stored: dict[str, str]
+    ) -> tuple[list[tuple], list[tuple]]:
+        """Parameters of the INSERTs (new records) and UPDATEs (changed ones), computed
+        column by column: normalised, serialised once (the canonical JSON is both the
+        stored payload and the input of the content hash) and hashed."""
+        count = len(todo)
+        rids, rows, updated, fingerprints = zip(*todo, strict=True)
+        columns = list(zip(*rows, strict=True))
+        chunk = self.normaliser.normalise_chunk(
+            {code: columns[i] for code, i in self.fields_at.items()}, count
+        )
+        payloads = canonical_json_rows(chunk.values)
+        default = self.dept.public_cleared_default
+        cleared = (
+            [_truthy(v, default) for v in columns[self.cleared_at]]
+            if self.cleared_at is not None
+            else [default] * count
+        )
+        sha256 = hashlib.sha256
+        # `[payload, cleared]` in canonical JSON: exactly what `stable_hash` would hash.
+        content_hashes = [
+            sha256(f"[{p}, {'true' if c else 'false'}]".encode()).hexdigest()
+            for p, c in zip(payloads, cleared, strict=True)
+        ]
+        decisions = chunk.values[self.keys.decision_number]
+        authorities = chunk.values[self.keys.authority_code]
+        notes_json = self.normaliser.notes_json
+        bind_time, bind_flag = self.bind.time, self.bind.flag
+        now, logical = bind_time(utcnow()), bind_time(self.logical_date)
+        inserts, updates = [], []
+        for i, record in enumerate(chunk.records):
+            rid = rids[i]
+            decision, authority = decisions[i], authorities[i]
+            values = (
+                rid,
+                self.dept.code,
+                self.kind.value,
+                str(rows[i][self.key_at])[:200],
+                str(decision)[:200] if decision else None,
+                str(authority)[:64] if authority else None,
+                payloads[i],
+                fingerprints[i],
+                content_hashes[i],
+                notes_json(record.notes),
+                canonical_json([p.__dict__ for p in record.problems]) if record.problems else "[]",
+                bind_flag(cleared[i]),
+                bind_time(updated[i]),
+                logical,
+                now,
+            )
+            if rid in stored:
+                updates.append(values)
+            else:
+                inserts.append((*values, logical, now, bind_flag(False)))
+        return inserts, updates
 
     def _usable(
         self, rows: Sequence[Sequence[Any]], result: ExtractResult
@@ -259,7 +298,10 @@ class _ChunkStager:
         separator in practice; if one did, a change could go unnoticed until the next."""
         columns = list(zip(*rows, strict=True))
         as_text = [
-            [v if type(v) is str else _fingerprint_text(v) for v in columns[i]]
+            [
+                v if type(v) is str else _NULL_TEXT if v is None else _fingerprint_text(v)
+                for v in columns[i]
+            ]
             for i in self.fingerprint_at
         ]
         sha256 = hashlib.sha256
@@ -268,42 +310,8 @@ class _ChunkStager:
             for parts in zip(*as_text, strict=True)
         ]
 
-    def _values(
-        self,
-        rid: str,
-        row: Sequence[Any],
-        updated: datetime,
-        fingerprint: str,
-        record: NormalisedRecord,
-    ) -> dict[str, Any]:
-        payload = record.payload
-        cleared = _truthy(
-            row[self.cleared_at] if self.cleared_at is not None else None,
-            self.dept.public_cleared_default,
-        )
-        # One serialisation: the stored payload, and (wrapped like `[payload, cleared]`)
-        # exactly the text `stable_hash([payload, cleared])` hashes.
-        payload_json = canonical_json(payload)
-        content = f"[{payload_json}, {'true' if cleared else 'false'}]"
-        decision = payload.get(self.keys.decision_number)
-        authority = payload.get(self.keys.authority_code)
-        return {
-            "record_id": rid,
-            "department": self.dept.code,
-            "kind": self.kind.value,
-            "source_key": str(row[self.key_at])[:200],
-            "business_key": str(decision)[:200] if decision else None,
-            "authority_code": str(authority)[:64] if authority else None,
-            "payload": payload_json,
-            "raw_hash": fingerprint,
-            "content_hash": hashlib.sha256(content.encode("utf-8")).hexdigest(),
-            "notes": self.normaliser.notes_json(record.notes),
-            "problems": (
-                canonical_json([p.__dict__ for p in record.problems]) if record.problems else "[]"
-            ),
-            "public_cleared": self.bind.flag(cleared),
-            "source_updated_at": self.bind.time(updated),
-        }
+
+_NULL_TEXT = "\0None"  # what `_fingerprint_text(None)` gives, without the call
 
 
 def _fingerprint_text(value: object) -> str:
@@ -330,10 +338,11 @@ class _Binder:
 
 
 # The same table without column types: parameters arrive already in storage form (JSON
-# text, dialect timestamps), so nothing is converted twice.
+# text, dialect timestamps), so nothing is converted twice. Each chunk's rows are tuples
+# in these orders.
 _UNTYPED = sa.table("staged_record", *(sa.column(c.name) for c in staged_record.columns))
-_INSERT = _UNTYPED.insert()
 _UPDATED_COLUMNS = (
+    "record_id",
     "department",
     "kind",
     "source_key",
@@ -349,25 +358,36 @@ _UPDATED_COLUMNS = (
     "last_extracted_for",
     "updated_at",
 )
+_INSERTED_COLUMNS = (*_UPDATED_COLUMNS, "first_extracted_for", "created_at", "late")
+_INSERT = _UNTYPED.insert()
+_UPDATE_PARAMETERS = ("b_record_id", *_UPDATED_COLUMNS[1:])
 _UPDATE = (
     _UNTYPED.update()
     .where(_UNTYPED.c.record_id == sa.bindparam("b_record_id"))
-    .values({c: sa.bindparam(c) for c in _UPDATED_COLUMNS} | {"deleted_at": sa.null()})
+    .values({c: sa.bindparam(c) for c in _UPDATED_COLUMNS[1:]} | {"deleted_at": sa.null()})
 )
 
 
-def _executemany(conn: Connection, statement: sa.Executable, rows: list[dict[str, Any]]) -> None:
-    """One executemany. On a positional-parameter driver (SQLite) the statement's SQL goes
-    to the driver as it is, skipping SQLAlchemy's per-row parameter handling; elsewhere
-    SQLAlchemy batches it (PostgreSQL: multi-row VALUES)."""
+def _executemany(
+    conn: Connection, statement: sa.Executable, names: tuple[str, ...], rows: list[tuple]
+) -> None:
+    """One executemany of `rows` (tuples of the parameters `names`). On a positional-
+    parameter driver (SQLite) the statement's SQL goes to the driver as it is, skipping
+    SQLAlchemy's per-row parameter handling; elsewhere SQLAlchemy batches it
+    (PostgreSQL: multi-row VALUES)."""
     if not rows:
         return
     if conn.dialect.positional:
-        compiled = statement.compile(dialect=conn.dialect, column_keys=list(rows[0]))
-        order = itemgetter(*compiled.positiontup)
-        conn.exec_driver_sql(str(compiled), [order(r) for r in rows])
+        compiled = statement.compile(dialect=conn.dialect, column_keys=list(names))
+        where = {name: i for i, name in enumerate(names)}
+        order = [where[name] for name in compiled.positiontup]
+        if order == list(range(len(names))):
+            conn.exec_driver_sql(str(compiled), rows)
+        else:
+            pick = itemgetter(*order)
+            conn.exec_driver_sql(str(compiled), [pick(r) for r in rows])
     else:
-        conn.execute(statement, rows)
+        conn.execute(statement, [dict(zip(names, r, strict=True)) for r in rows])
 
 
 def stored_fingerprints(conn: Connection, record_ids: Sequence[str]) -> dict[str, str]:

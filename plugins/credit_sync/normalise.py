@@ -56,6 +56,15 @@ class NormalisedRecord:
     problems: list[Problem] = field(default_factory=list)
 
 
+@dataclass
+class NormalisedChunk:
+    """Rows normalised column-wise: each field's values (fields in canonical order), and
+    per row a record holding its notes and problems (its payload left empty)."""
+
+    values: dict[str, list[Any]]
+    records: list[NormalisedRecord]
+
+
 def display_value(f: Field, value: object) -> str | None:
     """A value as it may appear in a failure list or log: personal IDs masked, long text cut."""
     if value is None:
@@ -136,8 +145,19 @@ class Normaliser:
     ) -> list[NormalisedRecord]:
         """`count` rows given column-wise (field code → values); a field without a column
         is null in every row. Same result as `normalise` on each row."""
+        chunk = self.normalise_chunk(columns, count)
+        codes = list(chunk.values)
+        for record, values in zip(
+            chunk.records, zip(*chunk.values.values(), strict=True), strict=True
+        ):
+            record.payload = dict(zip(codes, values, strict=True))
+        return chunk.records
+
+    def normalise_chunk(self, columns: Mapping[str, Sequence[Any]], count: int) -> NormalisedChunk:
+        """Like `normalise_columns`, but the payloads stay columns: extraction encodes them
+        column by column and never needs a dict per row."""
         out = [NormalisedRecord(payload={}) for _ in range(count)]
-        values_by_field = []
+        values_by_field: dict[str, list[Any]] = {}
         for f, fast, resolve in self._plan:
             raw_values = columns.get(f.code)
             if raw_values is None:
@@ -147,14 +167,10 @@ class Normaliser:
             while i >= 0:
                 values[i] = resolve(raw_values[i], out[i])
                 i = _next_full(values, i + 1)
-            values_by_field.append(values)
-        codes = [f.code for f in self.fields]
-        for record, values in zip(out, zip(*values_by_field, strict=True), strict=True):
-            record.payload = dict(zip(codes, values, strict=True))
+            values_by_field[f.code] = values
         if self.kind is Kind.PENALTY and self.settings is not None:
-            for record in out:
-                self._fill_publicity_end(record)
-        return out
+            self._fill_publicity_end(values_by_field, out)
+        return NormalisedChunk(values_by_field, out)
 
     def _checked(self, f: Field, raw: object, out: NormalisedRecord) -> Any:
         try:
@@ -228,17 +244,21 @@ class Normaliser:
 
         return resolve
 
-    def _fill_publicity_end(self, out: NormalisedRecord) -> None:
+    def _fill_publicity_end(
+        self, values: dict[str, list[Any]], out: list[NormalisedRecord]
+    ) -> None:
         """CF_GSJZQ left empty at the source: computed from the configured periods."""
-        decided = out.payload.get("CF_JDRQ")
-        if out.payload.get("CF_GSJZQ") or not decided:
-            return
-        categories = (out.payload.get("CF_CFLB") or "").split(";")
-        end = publicity_end(date.fromisoformat(decided), categories, self.settings)
-        out.payload["CF_GSJZQ"] = end.isoformat()
-        out.notes.append(
-            {"field": "CF_GSJZQ", "change": f"来源未填，按处罚类别计算为{end.isoformat()}"}
-        )
+        ends, decided_dates, categories = values["CF_GSJZQ"], values["CF_JDRQ"], values["CF_CFLB"]
+        for i, (end, decided) in enumerate(zip(ends, decided_dates, strict=True)):
+            if end or not decided:
+                continue
+            computed = publicity_end(
+                date.fromisoformat(decided), (categories[i] or "").split(";"), self.settings
+            ).isoformat()
+            ends[i] = computed
+            out[i].notes.append(
+                {"field": "CF_GSJZQ", "change": f"来源未填，按处罚类别计算为{computed}"}
+            )
 
     def _field(self, f: Field, raw: object, out: NormalisedRecord) -> Any:
         if f.type is FieldType.DATE:
@@ -372,6 +392,34 @@ def _make_canonical_encoder() -> Callable[[object], str]:
 
 
 canonical_json = _make_canonical_encoder()
+_encode_text = _json_encoder.encode_basestring  # the C function when there is one
+
+
+def canonical_json_rows(columns: Mapping[str, Sequence[Any]]) -> list[str]:
+    """`canonical_json` of one object per row, the objects given column-wise (key →
+    values, every object having every key): the same text, made without a dict per row.
+    A key's part is encoded once per value, text by the very function json uses."""
+    keys = sorted(columns)
+    if not keys:
+        raise ValueError("no columns")
+    parts = []
+    for n, key in enumerate(keys):
+        prefix = ("{" if n == 0 else "") + _encode_text(key) + ": "
+        parts.append(
+            [
+                prefix
+                + (
+                    _encode_text(v)
+                    if type(v) is str
+                    else "null"
+                    if v is None
+                    else canonical_json(v)
+                )
+                for v in columns[key]
+            ]
+        )
+    join = ", ".join
+    return [join(row) + "}" for row in zip(*parts, strict=True)]
 
 
 def stable_hash(value: object) -> str:
