@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -40,6 +40,7 @@ from credit_sync.schema import (
 )
 from credit_sync.staging.store import utcnow
 from credit_sync.staging.tables import staged_record, watermark
+from credit_sync.staging.writer import StagingWriter
 
 log = logging.getLogger(__name__)
 
@@ -186,16 +187,24 @@ class _ChunkStager:
         self.bind = _Binder(dialect)
         self.id_prefix = record_id(dept.code, kind, "")
 
-    def stage(
-        self, conn: Connection, rows: Sequence[Sequence[Any]], result: ExtractResult
-    ) -> datetime | None:
-        """Stage one chunk; returns the newest update time among its usable rows."""
+    def plan(
+        self,
+        conn: Connection,
+        rows: Sequence[Sequence[Any]],
+        result: ExtractResult,
+        uncommitted: Mapping[str, str] | None = None,
+    ) -> PlannedChunk:
+        """What staging one chunk takes: the rows to insert and to update. `uncommitted`
+        holds the fingerprints of records written by chunks still being committed (by
+        the writer process), which the look-up in `conn` may not see yet."""
         picked = self._usable(rows, result)
         if not picked:
-            return None
+            return PlannedChunk()
         newest = max(updated for _, updated in picked.values())
         ids = list(picked)
         stored = stored_fingerprints(conn, ids)
+        if uncommitted:
+            stored.update((rid, uncommitted[rid]) for rid in ids if rid in uncommitted)
         fingerprints = self._fingerprints([row for row, _ in picked.values()])
         todo = [
             (rid, row, updated, fp)
@@ -204,13 +213,12 @@ class _ChunkStager:
         ]
         result.unchanged += len(picked) - len(todo)
         if not todo:
-            return newest
+            return PlannedChunk(newest=newest)
         inserts, updates = self._staged_rows(todo, stored)
-        _executemany(conn, _INSERT, _INSERTED_COLUMNS, inserts)
-        _executemany(conn, _UPDATE, _UPDATE_PARAMETERS, updates)
         result.new += len(inserts)
         result.changed += len(updates)
-        return newest
+        written = {rid: fp for rid, _, _, fp in todo}
+        return PlannedChunk(inserts, updates, written, newest)
 
     def _staged_rows(
         self, todo: list[tuple[str, Sequence[Any], datetime, str]], stored: dict[str, str]
@@ -320,6 +328,23 @@ def _fingerprint_text(value: object) -> str:
     return f"\0{value!r}"
 
 
+@dataclass
+class PlannedChunk:
+    """One chunk's writes: rows for the INSERT and the UPDATE (parameter tuples), the
+    fingerprints they store by record id, and the newest update time among its rows."""
+
+    inserts: list[tuple] = field(default_factory=list)
+    updates: list[tuple] = field(default_factory=list)
+    written: dict[str, str] = field(default_factory=dict)
+    newest: datetime | None = None
+
+
+def write_chunk(conn: Connection, inserts: list[tuple], updates: list[tuple]) -> None:
+    """Write a planned chunk (in the caller's transaction)."""
+    _executemany(conn, _INSERT, _INSERTED_COLUMNS, inserts)
+    _executemany(conn, _UPDATE, _UPDATE_PARAMETERS, updates)
+
+
 class _Binder:
     """Values as the staging dialect stores them, prepared once per value instead of by
     SQLAlchemy's per-row type processing (which cost more than the insert itself)."""
@@ -416,6 +441,21 @@ def _source_chunks(chunks: Iterator, dept: Department, kind: Kind) -> Iterator:
             raise source_error(dept, kind, "source query failed", exc) from exc
 
 
+# Chunks after the first are committed by a writer process (see staging/writer.py) while
+# the next is read and prepared; False keeps every write in this process.
+WRITER_PROCESS = True
+
+
+def _writer_for(store: Engine) -> StagingWriter | None:
+    """A writer process on the same store, where a second process can reach it (not an
+    in-memory SQLite database)."""
+    url = store.url
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    if not WRITER_PROCESS or in_memory:
+        return None
+    return StagingWriter(url.render_as_string(hide_password=False), write_chunk)
+
+
 def stage_rows(
     dept: Department,
     kind: Kind,
@@ -428,32 +468,67 @@ def stage_rows(
     result: ExtractResult,
 ) -> datetime | None:
     """Stream `query` from the source into staging, chunk by chunk (one transaction each);
-    counts go to `result`. Returns the newest update time seen."""
+    counts go to `result`. Returns the newest update time seen, once every chunk is
+    committed.
+
+    The first chunk is staged here; later ones (a large pull) are planned here and
+    committed by a writer process, one chunk behind, in order."""
     stager: _ChunkStager | None = None
     newest: datetime | None = None
+    writer: StagingWriter | None = None
+    uncommitted: dict[int, dict[str, str]] = {}  # chunk number → fingerprints it writes
     chunks = stream_rows(source, query, params, dept.chunk_size)
     try:
         for chunk_no, (names, rows) in enumerate(_source_chunks(chunks, dept, kind), start=1):
             if stager is None:
                 stager = _ChunkStager(dept, kind, names, normaliser, logical_date, store.dialect)
-            with collector_paused(), store.begin() as conn:
-                chunk_newest = stager.stage(conn, rows, result)
-            if chunk_newest is not None and (newest is None or chunk_newest > newest):
-                newest = chunk_newest
+            if chunk_no == 2:  # a pull of more than one chunk: commit from a writer process
+                writer = _writer_for(store)
+            with collector_paused():
+                if writer is None:
+                    with store.begin() as conn:
+                        planned = stager.plan(conn, rows, result)
+                        write_chunk(conn, planned.inserts, planned.updates)
+                else:
+                    committed = writer.committed()
+                    for number in [n for n in uncommitted if n <= committed]:
+                        del uncommitted[number]
+                    with store.connect() as conn:
+                        planned = stager.plan(conn, rows, result, _merged(uncommitted))
+                    if planned.inserts or planned.updates:
+                        number = writer.submit(planned.inserts, planned.updates)
+                        uncommitted[number] = planned.written
+            if planned.newest is not None and (newest is None or planned.newest > newest):
+                newest = planned.newest
             result.fetched += len(rows)
             log.info(
-                "department %s %s: chunk %d staged (%d rows; %d so far: %d new, %d changed)",
+                "department %s %s: chunk %d %s (%d rows; %d so far: %d new, %d changed)",
                 dept.code,
                 kind.value,
                 chunk_no,
+                "staged" if writer is None else "sent to the writer",
                 len(rows),
                 result.fetched,
                 result.new,
                 result.changed,
             )
+        if writer is not None:
+            writer.finish()  # every chunk committed before the caller moves the watermark
     finally:
         chunks.close()  # a staging failure must not leave the source cursor open
+        if writer is not None:
+            writer.close()
     return newest
+
+
+def _merged(uncommitted: dict[int, dict[str, str]]) -> dict[str, str]:
+    """Fingerprints of the chunks not known committed, a later chunk's winning."""
+    if len(uncommitted) == 1:
+        return next(iter(uncommitted.values()))
+    merged: dict[str, str] = {}
+    for number in sorted(uncommitted):
+        merged.update(uncommitted[number])
+    return merged
 
 
 def extract(
