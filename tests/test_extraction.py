@@ -211,9 +211,9 @@ def test_writer_process_stages_exactly_what_in_process_staging_does(
         )
     real_write = extraction.write_chunk
 
-    def slow_write(conn: sa.Connection, inserts: list, updates: list) -> None:
+    def slow_write(conn: sa.Connection, planned: extraction.PlannedChunk) -> None:
         time.sleep(0.2)  # so that later chunks are planned before this one is committed
-        real_write(conn, inserts, updates)
+        real_write(conn, planned)
 
     results, staged = {}, {}
     for writer in (False, True):
@@ -259,11 +259,11 @@ def test_a_failed_write_in_the_writer_process_fails_the_extract_and_keeps_the_wa
     real_write = extraction.write_chunk
     calls = []
 
-    def failing_write(conn: sa.Connection, inserts: list, updates: list) -> None:
-        calls.append(len(inserts))
+    def failing_write(conn: sa.Connection, planned: extraction.PlannedChunk) -> None:
+        calls.append(len(planned.record_ids))
         if len(calls) == 2:  # the writer process's second chunk (the third overall)
             raise sa.exc.OperationalError("INSERT", {}, RuntimeError("disk I/O error"))
-        real_write(conn, inserts, updates)
+        real_write(conn, planned)
 
     monkeypatch.setattr(extraction, "write_chunk", failing_write)
     dept = replace(_dept(tmp_path), chunk_size=3)

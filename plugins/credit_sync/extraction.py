@@ -28,7 +28,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from credit_sync.config import Department, Settings
 from credit_sync.gc_pause import collector_paused
-from credit_sync.normalise import Normaliser, canonical_json, canonical_json_rows
+from credit_sync.normalise import (
+    NormalisedChunk,
+    Normaliser,
+    canonical_json,
+    canonical_json_rows,
+)
 from credit_sync.schema import (
     PUBLIC_CLEARED,
     SOURCE_KEY,
@@ -169,7 +174,6 @@ class _ChunkStager:
         names: list[str],
         normaliser: Normaliser,
         logical_date: datetime,
-        dialect: sa.Dialect,
     ) -> None:
         self.dept, self.kind, self.normaliser = dept, kind, normaliser
         self.logical_date = logical_date
@@ -184,7 +188,6 @@ class _ChunkStager:
             [self.cleared_at] if self.cleared_at is not None else []
         )
         self.keys = key_fields(kind)
-        self.bind = _Binder(dialect)
         self.id_prefix = record_id(dept.code, kind, "")
 
     def plan(
@@ -194,12 +197,12 @@ class _ChunkStager:
         result: ExtractResult,
         uncommitted: Mapping[str, str] | None = None,
     ) -> PlannedChunk:
-        """What staging one chunk takes: the rows to insert and to update. `uncommitted`
+        """What staging one chunk takes: its new and changed rows, normalised. `uncommitted`
         holds the fingerprints of records written by chunks still being committed (by
         the writer process), which the look-up in `conn` may not see yet."""
         picked = self._usable(rows, result)
         if not picked:
-            return PlannedChunk()
+            return PlannedChunk(self.dept.code, self.kind.value, self.logical_date)
         newest = max(updated for _, updated in picked.values())
         ids = list(picked)
         stored = stored_fingerprints(conn, ids)
@@ -212,70 +215,31 @@ class _ChunkStager:
             if stored.get(rid) != fp
         ]
         result.unchanged += len(picked) - len(todo)
+        planned = PlannedChunk(self.dept.code, self.kind.value, self.logical_date, newest=newest)
         if not todo:
-            return PlannedChunk(newest=newest)
-        inserts, updates = self._staged_rows(todo, stored)
-        result.new += len(inserts)
-        result.changed += len(updates)
-        written = {rid: fp for rid, _, _, fp in todo}
-        return PlannedChunk(inserts, updates, written, newest)
-
-    def _staged_rows(
-        self, todo: list[tuple[str, Sequence[Any], datetime, str]], stored: dict[str, str]
-    ) -> tuple[list[tuple], list[tuple]]:
-        """Parameters of the INSERTs (new records) and UPDATEs (changed ones), computed
-        column by column: normalised, serialised once (the canonical JSON is both the
-        stored payload and the input of the content hash) and hashed."""
-        count = len(todo)
+            return planned
         rids, rows, updated, fingerprints = zip(*todo, strict=True)
         columns = list(zip(*rows, strict=True))
-        chunk = self.normaliser.normalise_chunk(
-            {code: columns[i] for code, i in self.fields_at.items()}, count
-        )
-        payloads = canonical_json_rows(chunk.values)
         default = self.dept.public_cleared_default
-        cleared = (
+        planned.record_ids = list(rids)
+        planned.source_keys = [str(k)[:200] for k in columns[self.key_at]]
+        planned.fingerprints = list(fingerprints)
+        planned.updated_at = list(updated)
+        planned.cleared = (
             [_truthy(v, default) for v in columns[self.cleared_at]]
             if self.cleared_at is not None
-            else [default] * count
+            else [default] * len(todo)
         )
-        sha256 = hashlib.sha256
-        # `[payload, cleared]` in canonical JSON: exactly what `stable_hash` would hash.
-        content_hashes = [
-            sha256(f"[{p}, {'true' if c else 'false'}]".encode()).hexdigest()
-            for p, c in zip(payloads, cleared, strict=True)
-        ]
-        decisions = chunk.values[self.keys.decision_number]
-        authorities = chunk.values[self.keys.authority_code]
-        notes_json = self.normaliser.notes_json
-        bind_time, bind_flag = self.bind.time, self.bind.flag
-        now, logical = bind_time(utcnow()), bind_time(self.logical_date)
-        inserts, updates = [], []
-        for i, record in enumerate(chunk.records):
-            rid = rids[i]
-            decision, authority = decisions[i], authorities[i]
-            values = (
-                rid,
-                self.dept.code,
-                self.kind.value,
-                str(rows[i][self.key_at])[:200],
-                str(decision)[:200] if decision else None,
-                str(authority)[:64] if authority else None,
-                payloads[i],
-                fingerprints[i],
-                content_hashes[i],
-                notes_json(record.notes),
-                canonical_json([p.__dict__ for p in record.problems]) if record.problems else "[]",
-                bind_flag(cleared[i]),
-                bind_time(updated[i]),
-                logical,
-                now,
-            )
-            if rid in stored:
-                updates.append(values)
-            else:
-                inserts.append((*values, logical, now, bind_flag(False)))
-        return inserts, updates
+        planned.update = [rid in stored for rid in rids]
+        planned.normalised = self.normaliser.normalise_chunk(
+            {code: columns[i] for code, i in self.fields_at.items()}, len(todo)
+        )
+        planned.decision_field = self.keys.decision_number
+        planned.authority_field = self.keys.authority_code
+        changed = sum(planned.update)
+        result.new += len(todo) - changed
+        result.changed += changed
+        return planned
 
     def _usable(
         self, rows: Sequence[Sequence[Any]], result: ExtractResult
@@ -330,19 +294,93 @@ def _fingerprint_text(value: object) -> str:
 
 @dataclass
 class PlannedChunk:
-    """One chunk's writes: rows for the INSERT and the UPDATE (parameter tuples), the
-    fingerprints they store by record id, and the newest update time among its rows."""
+    """One chunk's new and changed rows, normalised; `write_chunk` renders and writes
+    them (in this process or in the writer process, which is why it is plain data)."""
 
-    inserts: list[tuple] = field(default_factory=list)
-    updates: list[tuple] = field(default_factory=list)
-    written: dict[str, str] = field(default_factory=dict)
-    newest: datetime | None = None
+    department: str
+    kind: str
+    logical_date: datetime
+    newest: datetime | None = None  # the newest update time among the chunk's rows
+    record_ids: list[str] = field(default_factory=list)
+    source_keys: list[str] = field(default_factory=list)
+    fingerprints: list[str] = field(default_factory=list)
+    updated_at: list[datetime] = field(default_factory=list)
+    cleared: list[bool] = field(default_factory=list)
+    update: list[bool] = field(default_factory=list)  # a staged record changed, not a new one
+    normalised: NormalisedChunk | None = None
+    decision_field: str = ""
+    authority_field: str = ""
+
+    @property
+    def written(self) -> dict[str, str]:
+        """The fingerprints this chunk stores, by record id."""
+        return dict(zip(self.record_ids, self.fingerprints, strict=True))
 
 
-def write_chunk(conn: Connection, inserts: list[tuple], updates: list[tuple]) -> None:
-    """Write a planned chunk (in the caller's transaction)."""
+def write_chunk(conn: Connection, planned: PlannedChunk) -> None:
+    """Write a planned chunk (in the caller's transaction): one executemany for the new
+    records, one for the changed ones."""
+    if planned.normalised is None:
+        return
+    inserts, updates = _staged_rows(planned, _Binder(conn.dialect))
     _executemany(conn, _INSERT, _INSERTED_COLUMNS, inserts)
     _executemany(conn, _UPDATE, _UPDATE_PARAMETERS, updates)
+
+
+def _staged_rows(planned: PlannedChunk, bind: _Binder) -> tuple[list[tuple], list[tuple]]:
+    """Parameters of the INSERTs and UPDATEs, computed column by column: each payload
+    serialised once (the canonical JSON is both the stored payload and the input of the
+    content hash) and hashed."""
+    chunk = planned.normalised
+    assert chunk is not None
+    payloads = canonical_json_rows(chunk.values)
+    sha256 = hashlib.sha256
+    # `[payload, cleared]` in canonical JSON: exactly what `stable_hash` would hash.
+    content_hashes = [
+        sha256(f"[{p}, {'true' if c else 'false'}]".encode()).hexdigest()
+        for p, c in zip(payloads, planned.cleared, strict=True)
+    ]
+    decisions = chunk.values[planned.decision_field]
+    authorities = chunk.values[planned.authority_field]
+    note_texts: dict[int, str] = {}  # by note object: the chunk keeps every note alive
+
+    def notes_json(notes: list[dict[str, str]]) -> str:
+        if not notes:
+            return "[]"
+        texts = []
+        for note in notes:
+            text = note_texts.get(id(note))
+            if text is None:
+                text = note_texts[id(note)] = canonical_json(note)
+            texts.append(text)
+        return f"[{', '.join(texts)}]"
+
+    now, logical = bind.time(utcnow()), bind.time(planned.logical_date)
+    inserts, updates = [], []
+    for i, record in enumerate(chunk.records):
+        decision, authority = decisions[i], authorities[i]
+        values = (
+            planned.record_ids[i],
+            planned.department,
+            planned.kind,
+            planned.source_keys[i],
+            str(decision)[:200] if decision else None,
+            str(authority)[:64] if authority else None,
+            payloads[i],
+            planned.fingerprints[i],
+            content_hashes[i],
+            notes_json(record.notes),
+            canonical_json([p.__dict__ for p in record.problems]) if record.problems else "[]",
+            bind.flag(planned.cleared[i]),
+            bind.time(planned.updated_at[i]),
+            logical,
+            now,
+        )
+        if planned.update[i]:
+            updates.append(values)
+        else:
+            inserts.append((*values, logical, now, bind.flag(False)))
+    return inserts, updates
 
 
 class _Binder:
@@ -481,23 +519,22 @@ def stage_rows(
     try:
         for chunk_no, (names, rows) in enumerate(_source_chunks(chunks, dept, kind), start=1):
             if stager is None:
-                stager = _ChunkStager(dept, kind, names, normaliser, logical_date, store.dialect)
+                stager = _ChunkStager(dept, kind, names, normaliser, logical_date)
             if chunk_no == 2:  # a pull of more than one chunk: commit from a writer process
                 writer = _writer_for(store)
             with collector_paused():
                 if writer is None:
                     with store.begin() as conn:
                         planned = stager.plan(conn, rows, result)
-                        write_chunk(conn, planned.inserts, planned.updates)
+                        write_chunk(conn, planned)
                 else:
                     committed = writer.committed()
                     for number in [n for n in uncommitted if n <= committed]:
                         del uncommitted[number]
                     with store.connect() as conn:
                         planned = stager.plan(conn, rows, result, _merged(uncommitted))
-                    if planned.inserts or planned.updates:
-                        number = writer.submit(planned.inserts, planned.updates)
-                        uncommitted[number] = planned.written
+                    if planned.record_ids:
+                        uncommitted[writer.submit(planned)] = planned.written
             if planned.newest is not None and (newest is None or planned.newest > newest):
                 newest = planned.newest
             result.fetched += len(rows)
