@@ -17,8 +17,10 @@ SCHEMES = {
     "sqlite": "sqlite",
     "postgres": "postgresql+psycopg2",
     "postgresql": "postgresql+psycopg2",
-    "mysql": "mysql+pymysql",
-    "mariadb": "mysql+pymysql",
+    # MySQL Connector/Python with its C extension: about twice PyMySQL's speed at reading
+    # rows. PyMySQL stays installed: `"sqlalchemy_scheme": "mysql+pymysql"` selects it.
+    "mysql": "mysql+mysqlconnector",
+    "mariadb": "mysql+mysqlconnector",
     "oracle": "oracle+oracledb",
     "mssql": "mssql+pymssql",
     "kingbase": "postgresql+psycopg2",  # Kingbase speaks the PostgreSQL protocol
@@ -68,6 +70,38 @@ SOURCE_CONNECT_ARGS: dict[str, dict[str, Any]] = {
 }
 
 
+def database_engine(url: URL | str, *, streaming: bool = False, **kwargs: Any) -> Engine:
+    """An engine on a database outside the pipeline: connection timeouts; with
+    `streaming` (a department's database), results that can be streamed whatever the
+    driver."""
+    url = sa.make_url(url)
+    if url.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+    connect_args = {
+        k: v
+        for k, v in SOURCE_CONNECT_ARGS.get(url.get_backend_name(), {}).items()
+        if k not in url.query  # what the connection's extra says wins
+    }
+    if connect_args:
+        kwargs["connect_args"] = connect_args | kwargs.get("connect_args", {})
+    engine = sa.create_engine(url, **kwargs)
+    if streaming and engine.dialect.driver == "mysqlconnector":
+        _unbuffered(engine)
+    return engine
+
+
+def _unbuffered(engine: Engine) -> None:
+    """SQLAlchemy opens MySQL Connector/Python connections buffered (every row of a result
+    read into memory at once) and offers no server-side cursor for them. A department's
+    SELECT can return millions of rows, so its connections are made unbuffered: results
+    are then streamed (`stream_results`), and memory stays one chunk."""
+    engine.dialect.supports_server_side_cursors = True
+
+    @sa.event.listens_for(engine, "connect")
+    def _stream(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.config(buffered=False)
+
+
 class DatabaseHook(BaseHook):
     """An engine on the database of one Airflow connection."""
 
@@ -79,17 +113,12 @@ class DatabaseHook(BaseHook):
         self.conn_id = conn_id
 
     def get_engine(self, **kwargs: Any) -> Engine:
+        return database_engine(connection_url(self.get_connection(self.conn_id)), **kwargs)
+
+    def get_source_engine(self, **kwargs: Any) -> Engine:
+        """The engine of a department's database: results streamed."""
         url = connection_url(self.get_connection(self.conn_id))
-        if url.get_backend_name() != "sqlite":
-            kwargs.setdefault("pool_pre_ping", True)
-        connect_args = {
-            k: v
-            for k, v in SOURCE_CONNECT_ARGS.get(url.get_backend_name(), {}).items()
-            if k not in url.query  # what the connection's extra says wins
-        }
-        if connect_args:
-            kwargs["connect_args"] = connect_args | kwargs.get("connect_args", {})
-        return sa.create_engine(url, **kwargs)
+        return database_engine(url, streaming=True, **kwargs)
 
 
 STAGING_CONN_ID = "credit_sync_staging"
