@@ -386,8 +386,8 @@ def _extract(
     source_url: str, staging_url: str, rows: int, workdir: Path, rerun: bool = False
 ) -> int:
     from credit_sync.config import Department, KindSource
+    from credit_sync.engines import SCHEMES, database_engine
     from credit_sync.extraction import extract
-    from credit_sync.hooks.database import SCHEMES, database_engine
     from credit_sync.schema import Kind
     from credit_sync.staging.store import open_store
 

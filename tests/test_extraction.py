@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from credit_sync.config import Department, KindSource
+from credit_sync.engines import SCHEMES, database_engine
 from credit_sync.extraction import ExtractionError, extract, stored_watermark
-from credit_sync.hooks.database import SCHEMES, database_engine
 from credit_sync.schema import Kind
 from credit_sync.staging.tables import staged_record
 

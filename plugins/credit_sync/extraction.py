@@ -432,12 +432,12 @@ _UPDATE = (
 
 
 def _executemany(
-    conn: Connection, statement: sa.Executable, names: tuple[str, ...], rows: list[tuple]
+    conn: Connection, statement: sa.Insert | sa.Update, names: tuple[str, ...], rows: list[tuple]
 ) -> None:
-    """One executemany of `rows` (tuples of the parameters `names`). On a positional-
-    parameter driver (SQLite) the statement's SQL goes to the driver as it is, skipping
-    SQLAlchemy's per-row parameter handling; elsewhere SQLAlchemy batches it
-    (PostgreSQL: multi-row VALUES)."""
+    """One executemany of `rows` (tuples of the parameters `names`), without SQLAlchemy's
+    per-row parameter handling where the driver allows: on SQLite the statement's SQL goes
+    to the driver as it is; on psycopg2, its page-wise helpers (`execute_values`: many
+    rows per INSERT; `execute_batch`: many UPDATEs per round trip) take the tuples."""
     if not rows:
         return
     if conn.dialect.positional:
@@ -449,6 +449,19 @@ def _executemany(
         else:
             pick = itemgetter(*order)
             conn.exec_driver_sql(str(compiled), [pick(r) for r in rows])
+    elif conn.dialect.driver == "psycopg2":
+        from psycopg2.extras import execute_batch, execute_values
+
+        cursor = conn.connection.dbapi_connection.cursor()
+        table = statement.table.name
+        if isinstance(statement, sa.Insert):
+            sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES %s"
+            execute_values(cursor, sql, rows, page_size=1000)
+        else:  # the record id (first) goes last, to the WHERE
+            assignments = ", ".join(f"{name} = %s" for name in names[1:])
+            sql = f"UPDATE {table} SET {assignments}, deleted_at = NULL WHERE record_id = %s"
+            execute_batch(cursor, sql, [(*r[1:], r[0]) for r in rows], page_size=500)
+        cursor.close()
     else:
         conn.execute(statement, [dict(zip(names, r, strict=True)) for r in rows])
 
