@@ -29,7 +29,6 @@ from sqlalchemy.engine import Connection, Engine
 from credit_sync.config import Department, Settings
 from credit_sync.gc_pause import collector_paused
 from credit_sync.normalise import (
-    NormalisedChunk,
     Normaliser,
     canonical_json,
     canonical_json_rows,
@@ -231,9 +230,16 @@ class _ChunkStager:
             else [default] * len(todo)
         )
         planned.update = [rid in stored for rid in rids]
-        planned.normalised = self.normaliser.normalise_chunk(
+        normalised = self.normaliser.normalise_chunk(
             {code: columns[i] for code, i in self.fields_at.items()}, len(todo)
         )
+        planned.values = normalised.values
+        planned.notes = [r.notes for r in normalised.records]
+        planned.problems = {
+            i: [p.__dict__ for p in r.problems]
+            for i, r in enumerate(normalised.records)
+            if r.problems
+        }
         planned.decision_field = self.keys.decision_number
         planned.authority_field = self.keys.authority_code
         changed = sum(planned.update)
@@ -307,7 +313,11 @@ class PlannedChunk:
     updated_at: list[datetime] = field(default_factory=list)
     cleared: list[bool] = field(default_factory=list)
     update: list[bool] = field(default_factory=list)  # a staged record changed, not a new one
-    normalised: NormalisedChunk | None = None
+    # The normalised rows: values by field, notes per row, problems of the rows with any
+    # (lists and dicts only: the chunk is pickled to the writer process).
+    values: dict[str, list[Any]] = field(default_factory=dict)
+    notes: list[list[dict[str, str]]] = field(default_factory=list)
+    problems: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     decision_field: str = ""
     authority_field: str = ""
 
@@ -320,7 +330,7 @@ class PlannedChunk:
 def write_chunk(conn: Connection, planned: PlannedChunk) -> None:
     """Write a planned chunk (in the caller's transaction): one executemany for the new
     records, one for the changed ones."""
-    if planned.normalised is None:
+    if not planned.record_ids:
         return
     inserts, updates = _staged_rows(planned, _Binder(conn.dialect))
     _executemany(conn, _INSERT, _INSERTED_COLUMNS, inserts)
@@ -331,17 +341,15 @@ def _staged_rows(planned: PlannedChunk, bind: _Binder) -> tuple[list[tuple], lis
     """Parameters of the INSERTs and UPDATEs, computed column by column: each payload
     serialised once (the canonical JSON is both the stored payload and the input of the
     content hash) and hashed."""
-    chunk = planned.normalised
-    assert chunk is not None
-    payloads = canonical_json_rows(chunk.values)
+    payloads = canonical_json_rows(planned.values)
     sha256 = hashlib.sha256
     # `[payload, cleared]` in canonical JSON: exactly what `stable_hash` would hash.
     content_hashes = [
         sha256(f"[{p}, {'true' if c else 'false'}]".encode()).hexdigest()
         for p, c in zip(payloads, planned.cleared, strict=True)
     ]
-    decisions = chunk.values[planned.decision_field]
-    authorities = chunk.values[planned.authority_field]
+    decisions = planned.values[planned.decision_field]
+    authorities = planned.values[planned.authority_field]
     note_texts: dict[int, str] = {}  # by note object: the chunk keeps every note alive
 
     def notes_json(notes: list[dict[str, str]]) -> str:
@@ -357,7 +365,8 @@ def _staged_rows(planned: PlannedChunk, bind: _Binder) -> tuple[list[tuple], lis
 
     now, logical = bind.time(utcnow()), bind.time(planned.logical_date)
     inserts, updates = [], []
-    for i, record in enumerate(chunk.records):
+    problems = planned.problems
+    for i, notes in enumerate(planned.notes):
         decision, authority = decisions[i], authorities[i]
         values = (
             planned.record_ids[i],
@@ -369,8 +378,8 @@ def _staged_rows(planned: PlannedChunk, bind: _Binder) -> tuple[list[tuple], lis
             payloads[i],
             planned.fingerprints[i],
             content_hashes[i],
-            notes_json(record.notes),
-            canonical_json([p.__dict__ for p in record.problems]) if record.problems else "[]",
+            notes_json(notes),
+            canonical_json(problems[i]) if i in problems else "[]",
             bind.flag(planned.cleared[i]),
             bind.time(planned.updated_at[i]),
             logical,
