@@ -280,3 +280,23 @@ def test_a_failed_write_in_the_writer_process_fails_the_extract_and_keeps_the_wa
     rerun = extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END)
     assert rerun.fetched == 10 and rerun.new + rerun.unchanged == 10
     assert len(_staged(store)) == 10
+
+
+def test_without_a_writer_process_every_chunk_is_staged_in_process(
+    store: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no child process may be started (a daemonic worker), the pull still runs."""
+    from credit_sync import extraction
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(extraction, "StagingWriter", refuse)
+    source = sa.create_engine(f"sqlite:///{tmp_path / 'dept.db'}")
+    with source.begin() as conn:
+        conn.execute(sa.text(DDL))
+    _insert(source, _many_rows(10))
+    dept = replace(_dept(tmp_path), chunk_size=3)
+    result = extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END)
+    assert (result.fetched, result.new) == (10, 10)
+    assert len(_staged(store)) == 10

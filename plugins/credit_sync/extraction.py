@@ -513,7 +513,11 @@ def _writer_for(store: Engine) -> StagingWriter | None:
     in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
     if not WRITER_PROCESS or in_memory:
         return None
-    return StagingWriter(url.render_as_string(hide_password=False), write_chunk)
+    try:
+        return StagingWriter(url.render_as_string(hide_password=False), write_chunk)
+    except (AssertionError, OSError) as exc:  # e.g. inside a daemonic worker process
+        log.warning("no staging writer process (%s); staging every chunk in this one", exc)
+        return None
 
 
 def stage_rows(
