@@ -1,9 +1,11 @@
 """Extraction throughput: 1,000,000 penalty rows (~30 columns, Chinese text) from
 PostgreSQL and from MariaDB into a staging store, beside the raw driver speed of the same
-rows read in the same run (PostgreSQL `COPY ... TO STDOUT` into a null sink, MariaDB a
-PyMySQL `SSCursor` fetch).
+rows read in the same run (PostgreSQL `COPY ... TO STDOUT` into a null sink; MariaDB a
+plain fetch with MySQL Connector/Python, the driver a `mysql` connection uses, and with
+PyMySQL's `SSCursor`).
 
-Every scenario runs in its own child process, so its peak RSS (VmHWM) is its own. The
+Every scenario runs in its own child process, so its peak RSS (VmHWM) is its own; the
+staging writer process that extraction starts for a large pull is reported beside it. The
 source rows are generated once, deterministically, and kept in a `credit_sync_bench`
 database on each server; a marker table records how many rows of which dataset version
 are there, so later runs start measuring at once.
@@ -18,6 +20,7 @@ import argparse
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -352,10 +355,38 @@ def _mariadb_cursor(rows: int) -> int:
     return fetched
 
 
+def _mariadb_connector_cursor(rows: int) -> int:
+    """The plain fetch of the driver a `mysql` connection uses: MySQL Connector/Python's
+    C extension, unbuffered cursor."""
+    import mysql.connector
+
+    url = sa.make_url(mariadb_url())
+    conn = mysql.connector.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.username,
+        password=url.password or "",
+        database=url.database,
+        charset="utf8mb4",
+        use_pure=False,
+    )
+    fetched = 0
+    try:
+        cur = conn.cursor(buffered=False)
+        cur.execute(_select(rows))
+        while part := cur.fetchmany(5000):
+            fetched += len(part)
+        cur.close()
+    finally:
+        conn.close()
+    return fetched
+
+
 def _extract(
     source_url: str, staging_url: str, rows: int, workdir: Path, rerun: bool = False
 ) -> int:
     from credit_sync.config import Department, KindSource
+    from credit_sync.engines import SCHEMES, database_engine
     from credit_sync.extraction import extract
     from credit_sync.schema import Kind
     from credit_sync.staging.store import open_store
@@ -370,7 +401,10 @@ def _extract(
         {Kind.PENALTY: KindSource(Kind.PENALTY, sql, MAPPINGS)},
     )
     store = open_store(staging_url)
-    source = sa.create_engine(source_url)
+    url = sa.make_url(source_url)
+    if url.get_backend_name() == "mysql":  # the driver a `mysql` connection uses
+        url = url.set(drivername=SCHEMES["mysql"])
+    source = database_engine(url, streaming=True)  # as a department's connection opens it
     end = datetime(2027, 1, 1)
     if rerun:  # a full re-read of rows that are all staged and unchanged already
         extract(dept, Kind.PENALTY, source, store, logical_date=end, window_end=end)
@@ -394,6 +428,8 @@ def scenario(name: str, rows: int, workdir: Path) -> dict:
         done = _pg_copy(rows)
     elif name == "mariadb_cursor":
         done = _mariadb_cursor(rows)
+    elif name == "mariadb_connector_cursor":
+        done = _mariadb_connector_cursor(rows)
     elif name == "pg_extract":
         done = _extract(pg_url(), f"sqlite:///{workdir / 'staging.db'}", rows, workdir)
     elif name == "mariadb_extract":
@@ -412,6 +448,10 @@ def scenario(name: str, rows: int, workdir: Path) -> dict:
         "rows_per_s": round(done / seconds),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "rss_after_imports_mb": round(baseline, 1),
+        # the staging writer process (a child of this one), if the scenario started one
+        "writer_peak_rss_mb": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
     }
 
 
@@ -472,6 +512,7 @@ SCENARIOS = (
     ("pg_copy", "PostgreSQL COPY TO STDOUT (null sink)"),
     ("pg_extract", "PostgreSQL → staging (SQLite)"),
     ("mariadb_cursor", "MariaDB PyMySQL SSCursor fetch"),
+    ("mariadb_connector_cursor", "MariaDB Connector/Python (C) fetch"),
     ("mariadb_extract", "MariaDB → staging (SQLite)"),
     ("pg_extract_pg_staging", "PostgreSQL → staging (PostgreSQL)"),
     ("pg_rerun", "PostgreSQL full re-read, all unchanged"),
@@ -498,12 +539,13 @@ def run(quick: bool = False) -> dict:
         f"extraction: rows/s and peak RSS per scenario (child process each); "
         f"load average before {load_before}, after {load_after}",
         "",
-        f"{'scenario':<38}{'rows':>10}{'seconds':>9}{'rows/s':>9}{'peak RSS MB':>13}",
+        f"{'scenario':<38}{'rows':>10}{'seconds':>9}{'rows/s':>9}{'peak RSS MB':>13}"
+        f"{'writer RSS MB':>15}",
     ]
     for r in results:
         lines.append(
             f"{labels[r['scenario']]:<38}{r['rows']:>10}{r['seconds']:>9}"
-            f"{r['rows_per_s']:>9}{r['peak_rss_mb']:>13}"
+            f"{r['rows_per_s']:>9}{r['peak_rss_mb']:>13}{r['writer_peak_rss_mb'] or '—':>15}"
         )
     verdicts = []
     by = {(r["scenario"], r["rows"]): r for r in results}

@@ -18,6 +18,7 @@ from credit_sync.config import Department, KindSource
 from credit_sync.extraction import ExtractionError, extract
 from credit_sync.hooks.database import DatabaseHook
 from credit_sync.schema import Kind
+from credit_sync.staging.store import open_store
 from credit_sync.staging.tables import staged_record
 from tests.conftest import PG_ADMIN_URL
 
@@ -38,7 +39,7 @@ def _dept(tmp_path: Path, sql: str) -> Department:
 def _source(monkeypatch: pytest.MonkeyPatch, connection: dict) -> sa.Engine:
     """An engine the way a task gets one: from the Airflow connection (env var)."""
     monkeypatch.setenv("AIRFLOW_CONN_DEPT_ENCDEPT", json.dumps(connection))
-    return DatabaseHook("dept_encdept").get_engine()
+    return DatabaseHook("dept_encdept").get_source_engine()
 
 
 def _staged(store: sa.Engine) -> dict[str, dict]:
@@ -46,16 +47,23 @@ def _staged(store: sa.Engine) -> dict[str, dict]:
         return {r.source_key: r.payload for r in conn.execute(sa.select(staged_record))}
 
 
+def _hashes(store: sa.Engine) -> dict[str, tuple[str, str, str]]:
+    c = staged_record.c
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(c.source_key, c.raw_hash, c.content_hash, c.payload))
+        return {r.source_key: (r.raw_hash, r.content_hash, json.dumps(r.payload)) for r in rows}
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> sa.Engine:
-    from credit_sync.staging.store import open_store
-
     return open_store(f"sqlite:///{tmp_path / 'staging.db'}")
 
 
 def test_mariadb_gbk_table_and_gbk_bytes_in_latin1_come_through_intact(
     mariadb_database: str, store: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Through the driver a `mysql` connection uses (MySQL Connector/Python, its C
+    extension, streamed), and through PyMySQL: the same records, hash for hash."""
     admin = sa.create_engine(mariadb_database)
     with admin.begin() as conn:
         conn.execute(
@@ -98,12 +106,30 @@ def test_mariadb_gbk_table_and_gbk_bytes_in_latin1_come_through_intact(
         "CONVERT(CAST(o.fddbr AS BINARY) USING gbk) AS CF_FRDB "
         "FROM cf_gbk g JOIN cf_bz b ON b.id = g.id JOIN cf_old o ON o.id = g.id",
     )
+    assert source.dialect.driver == "mysqlconnector"
+    with source.connect() as conn:  # the C extension, not the pure-Python fallback
+        assert type(conn.connection.dbapi_connection).__name__ == "CMySQLConnection"
+        result = conn.execution_options(stream_results=True).execute(sa.text("SELECT 1"))
+        assert "Buffered" not in type(result.cursor).__name__  # rows streamed, not held
+        result.all()
     extract(dept, Kind.PENALTY, source, store, logical_date=WHEN, window_end=WHEN)
     staged = _staged(store)
     for key, name in GBK_NAMES.items():
         assert staged[str(key)]["CF_XDR_MC"] == name
         assert staged[str(key)]["CF_FRDB"] == name
         assert staged[str(key)]["BZ"] == BEYOND_GBK[key]
+
+    # PyMySQL, chosen by the connection's extra, stages the very same records.
+    pymysql_source = _source(
+        monkeypatch,
+        {"conn_type": "mysql", "host": url.host, "port": url.port, "login": url.username,
+         "schema": url.database, "extra": {"sqlalchemy_scheme": "mysql+pymysql"}},
+    )  # fmt: skip
+    assert pymysql_source.dialect.driver == "pymysql"
+    other = open_store(f"sqlite:///{tmp_path / 'pymysql.db'}")
+    extract(dept, Kind.PENALTY, pymysql_source, other, logical_date=WHEN, window_end=WHEN)
+    assert _hashes(other) == _hashes(store) and len(_hashes(store)) == len(GBK_NAMES)
+    pymysql_source.dispose()
 
     # Why the client side stays utf8mb4: a gbk client cannot carry 𠮷 out of utf8mb4.
     gbk_client = sa.create_engine(mariadb_database.replace("charset=utf8mb4", "charset=gbk"))

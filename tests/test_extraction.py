@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from credit_sync.config import Department, KindSource
+from credit_sync.engines import SCHEMES, database_engine
 from credit_sync.extraction import ExtractionError, extract, stored_watermark
 from credit_sync.schema import Kind
 from credit_sync.staging.tables import staged_record
@@ -29,15 +31,19 @@ T1 = datetime(2026, 11, 21, 9, 0, 0)
 END = datetime(2026, 11, 27, 0, 0, 0)
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb", "mariadb-pymysql"])
 def source(request: pytest.FixtureRequest, tmp_path: Path) -> sa.Engine:
+    """A department database; MariaDB through the driver a `mysql` connection uses
+    (MySQL Connector/Python, streamed) and through PyMySQL."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'dept.db'}"
     elif request.param == "postgresql":
         url = request.getfixturevalue("pg_database")
     else:
-        url = request.getfixturevalue("mariadb_database")
-    engine = sa.create_engine(url)
+        url = sa.make_url(request.getfixturevalue("mariadb_database"))
+        if request.param == "mariadb":
+            url = url.set(drivername=SCHEMES["mysql"])
+    engine = database_engine(url, streaming=True)
     with engine.begin() as conn:
         conn.execute(sa.text(DDL))
     yield engine
@@ -165,3 +171,132 @@ def test_a_key_repeated_across_chunks_is_one_record_and_the_last_row_wins(
     assert (result.fetched, result.new, result.changed) == (3, 2, 1)
     assert _staged(store)["1"]["CF_XDR_MC"] == "甲新名"
     assert result.watermark == T1
+
+
+def _staged_rows(store: sa.Engine) -> list[tuple]:
+    c = staged_record.c
+    columns = [
+        c.record_id, c.source_key, c.business_key, c.authority_code, c.payload, c.raw_hash,
+        c.content_hash, c.notes, c.problems, c.public_cleared, c.source_updated_at,
+    ]  # fmt: skip
+    with store.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(*columns).order_by(c.record_id))]
+
+
+def _many_rows(count: int, start: int = 1, party: str = "会宁县某商店") -> list[tuple]:
+    return [
+        (i, f"{party}{i}", f"会罚〔2026〕{i}号", "2026/11/19" if i % 3 else "2026-11-19",
+         "FK", T0.replace(minute=i % 60))
+        for i in range(start, start + count)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("staging_url", ["sqlite", "postgresql"], indirect=True)
+def test_writer_process_stages_exactly_what_in_process_staging_does(
+    source: sa.Engine, staging_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks after the first are committed by a writer process: same records, same
+    hashes, same counts as staging every chunk in-process; keys repeated across chunks
+    still become one record, and a full re-read changes nothing else."""
+    from credit_sync import extraction
+    from credit_sync.staging.store import open_store
+
+    union = SELECT + "UNION ALL\n" + SELECT.replace("FROM punish", "FROM punish_old")
+    dept = replace(_dept(tmp_path, union), chunk_size=7)
+    with source.begin() as conn:
+        conn.execute(sa.text(DDL.replace("punish", "punish_old")))
+    _insert(source, _many_rows(40))
+    with source.begin() as conn:  # keys 8-12 (chunk 2) again, newer: chunks 3 and 4
+        conn.execute(
+            sa.text("INSERT INTO punish_old SELECT * FROM punish WHERE id BETWEEN 8 AND 12")
+        )
+        conn.execute(
+            sa.text("UPDATE punish_old SET party = 'newer', modified = :t"),
+            {"t": T0.replace(minute=20)},
+        )
+    real_write = extraction.write_chunk
+
+    def slow_write(conn: sa.Connection, planned: extraction.PlannedChunk) -> None:
+        time.sleep(0.2)  # so that later chunks are planned before this one is committed
+        real_write(conn, planned)
+
+    results, staged = {}, {}
+    for writer in (False, True):
+        monkeypatch.setattr(extraction, "WRITER_PROCESS", writer)
+        monkeypatch.setattr(extraction, "write_chunk", slow_write if writer else real_write)
+        if staging_url.startswith("sqlite"):
+            url = staging_url.replace("staging.db", f"staging-{writer}.db")
+        else:
+            url = staging_url if writer else f"sqlite:///{tmp_path / 'reference.db'}"
+        store = open_store(url)
+        first = extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END)
+        again = extract(
+            dept, Kind.PENALTY, source, store, logical_date=END, window_end=END, full=True
+        )
+        results[writer] = (first, again)
+        staged[writer] = _staged_rows(store)
+        with store.connect() as conn:
+            assert stored_watermark(conn, "testdept", Kind.PENALTY) == first.watermark
+    (first, again), (reference, reference_again) = results[True], results[False]
+    assert (first.fetched, first.new, first.changed) == (45, 40, 5)
+    assert (first.new, first.changed, first.unchanged) == (
+        reference.new, reference.changed, reference.unchanged
+    )  # fmt: skip
+    assert again.new == 0 and again.unchanged >= 35  # only the repeated keys change twice
+    assert (again.changed, again.unchanged) == (reference_again.changed, reference_again.unchanged)
+    assert len(staged[True]) == 40
+    assert [row[4]["CF_XDR_MC"] for row in staged[True] if row[4]["CF_XDR_MC"] == "newer"] == [
+        "newer"
+    ] * 5
+    # Timestamps come back from either store as datetimes; everything else is text.
+    assert staged[True] == staged[False]
+
+
+def test_a_failed_write_in_the_writer_process_fails_the_extract_and_keeps_the_watermark(
+    store: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from credit_sync import extraction
+
+    source = sa.create_engine(f"sqlite:///{tmp_path / 'dept.db'}")
+    with source.begin() as conn:
+        conn.execute(sa.text(DDL))
+    _insert(source, _many_rows(10))
+    real_write = extraction.write_chunk
+    calls = []
+
+    def failing_write(conn: sa.Connection, planned: extraction.PlannedChunk) -> None:
+        calls.append(len(planned.record_ids))
+        if len(calls) == 2:  # the writer process's second chunk (the third overall)
+            raise sa.exc.OperationalError("INSERT", {}, RuntimeError("disk I/O error"))
+        real_write(conn, planned)
+
+    monkeypatch.setattr(extraction, "write_chunk", failing_write)
+    dept = replace(_dept(tmp_path), chunk_size=3)
+    with pytest.raises(sa.exc.OperationalError, match="disk I/O error"):
+        extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END)
+    with store.connect() as conn:
+        assert stored_watermark(conn, "testdept", Kind.PENALTY) is None
+    monkeypatch.setattr(extraction, "write_chunk", real_write)
+    rerun = extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END)
+    assert rerun.fetched == 10 and rerun.new + rerun.unchanged == 10
+    assert len(_staged(store)) == 10
+
+
+def test_without_a_writer_process_every_chunk_is_staged_in_process(
+    store: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no child process may be started (a daemonic worker), the pull still runs."""
+    from credit_sync import extraction
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(extraction, "StagingWriter", refuse)
+    source = sa.create_engine(f"sqlite:///{tmp_path / 'dept.db'}")
+    with source.begin() as conn:
+        conn.execute(sa.text(DDL))
+    _insert(source, _many_rows(10))
+    dept = replace(_dept(tmp_path), chunk_size=3)
+    result = extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END)
+    assert (result.fetched, result.new) == (10, 10)
+    assert len(_staged(store)) == 10

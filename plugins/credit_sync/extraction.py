@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -28,7 +28,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from credit_sync.config import Department, Settings
 from credit_sync.gc_pause import collector_paused
-from credit_sync.normalise import NormalisedRecord, Normaliser, canonical_json
+from credit_sync.normalise import (
+    Normaliser,
+    canonical_json,
+    canonical_json_rows,
+)
 from credit_sync.schema import (
     PUBLIC_CLEARED,
     SOURCE_KEY,
@@ -40,6 +44,7 @@ from credit_sync.schema import (
 )
 from credit_sync.staging.store import utcnow
 from credit_sync.staging.tables import staged_record, watermark
+from credit_sync.staging.writer import StagingWriter
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +173,6 @@ class _ChunkStager:
         names: list[str],
         normaliser: Normaliser,
         logical_date: datetime,
-        dialect: sa.Dialect,
     ) -> None:
         self.dept, self.kind, self.normaliser = dept, kind, normaliser
         self.logical_date = logical_date
@@ -183,19 +187,26 @@ class _ChunkStager:
             [self.cleared_at] if self.cleared_at is not None else []
         )
         self.keys = key_fields(kind)
-        self.bind = _Binder(dialect)
         self.id_prefix = record_id(dept.code, kind, "")
 
-    def stage(
-        self, conn: Connection, rows: Sequence[Sequence[Any]], result: ExtractResult
-    ) -> datetime | None:
-        """Stage one chunk; returns the newest update time among its usable rows."""
+    def plan(
+        self,
+        conn: Connection,
+        rows: Sequence[Sequence[Any]],
+        result: ExtractResult,
+        uncommitted: Mapping[str, str] | None = None,
+    ) -> PlannedChunk:
+        """What staging one chunk takes: its new and changed rows, normalised. `uncommitted`
+        holds the fingerprints of records written by chunks still being committed (by
+        the writer process), which the look-up in `conn` may not see yet."""
         picked = self._usable(rows, result)
         if not picked:
-            return None
+            return PlannedChunk(self.dept.code, self.kind.value, self.logical_date)
         newest = max(updated for _, updated in picked.values())
         ids = list(picked)
         stored = stored_fingerprints(conn, ids)
+        if uncommitted:
+            stored.update((rid, uncommitted[rid]) for rid in ids if rid in uncommitted)
         fingerprints = self._fingerprints([row for row, _ in picked.values()])
         todo = [
             (rid, row, updated, fp)
@@ -203,32 +214,38 @@ class _ChunkStager:
             if stored.get(rid) != fp
         ]
         result.unchanged += len(picked) - len(todo)
+        planned = PlannedChunk(self.dept.code, self.kind.value, self.logical_date, newest=newest)
         if not todo:
-            return newest
-        columns = list(zip(*(row for _, row, _, _ in todo), strict=True))
-        records = self.normaliser.normalise_columns(
+            return planned
+        rids, rows, updated, fingerprints = zip(*todo, strict=True)
+        columns = list(zip(*rows, strict=True))
+        default = self.dept.public_cleared_default
+        planned.record_ids = list(rids)
+        planned.source_keys = [str(k)[:200] for k in columns[self.key_at]]
+        planned.fingerprints = list(fingerprints)
+        planned.updated_at = list(updated)
+        planned.cleared = (
+            [_truthy(v, default) for v in columns[self.cleared_at]]
+            if self.cleared_at is not None
+            else [default] * len(todo)
+        )
+        planned.update = [rid in stored for rid in rids]
+        normalised = self.normaliser.normalise_chunk(
             {code: columns[i] for code, i in self.fields_at.items()}, len(todo)
         )
-        now = self.bind.time(utcnow())
-        logical = self.bind.time(self.logical_date)
-        inserts, updates = [], []
-        for (rid, row, updated, fp), record in zip(todo, records, strict=True):
-            values = self._values(rid, row, updated, fp, record)
-            values["updated_at"] = now
-            values["last_extracted_for"] = logical
-            if rid in stored:
-                values["b_record_id"] = rid
-                updates.append(values)
-            else:
-                values["first_extracted_for"] = logical
-                values["created_at"] = now
-                values["late"] = self.bind.flag(False)
-                inserts.append(values)
-        _executemany(conn, _INSERT, inserts)
-        _executemany(conn, _UPDATE, updates)
-        result.new += len(inserts)
-        result.changed += len(updates)
-        return newest
+        planned.values = normalised.values
+        planned.notes = [r.notes for r in normalised.records]
+        planned.problems = {
+            i: [p.__dict__ for p in r.problems]
+            for i, r in enumerate(normalised.records)
+            if r.problems
+        }
+        planned.decision_field = self.keys.decision_number
+        planned.authority_field = self.keys.authority_code
+        changed = sum(planned.update)
+        result.new += len(todo) - changed
+        result.changed += changed
+        return planned
 
     def _usable(
         self, rows: Sequence[Sequence[Any]], result: ExtractResult
@@ -259,7 +276,10 @@ class _ChunkStager:
         separator in practice; if one did, a change could go unnoticed until the next."""
         columns = list(zip(*rows, strict=True))
         as_text = [
-            [v if type(v) is str else _fingerprint_text(v) for v in columns[i]]
+            [
+                v if type(v) is str else _NULL_TEXT if v is None else _fingerprint_text(v)
+                for v in columns[i]
+            ]
             for i in self.fingerprint_at
         ]
         sha256 = hashlib.sha256
@@ -268,48 +288,108 @@ class _ChunkStager:
             for parts in zip(*as_text, strict=True)
         ]
 
-    def _values(
-        self,
-        rid: str,
-        row: Sequence[Any],
-        updated: datetime,
-        fingerprint: str,
-        record: NormalisedRecord,
-    ) -> dict[str, Any]:
-        payload = record.payload
-        cleared = _truthy(
-            row[self.cleared_at] if self.cleared_at is not None else None,
-            self.dept.public_cleared_default,
-        )
-        # One serialisation: the stored payload, and (wrapped like `[payload, cleared]`)
-        # exactly the text `stable_hash([payload, cleared])` hashes.
-        payload_json = canonical_json(payload)
-        content = f"[{payload_json}, {'true' if cleared else 'false'}]"
-        decision = payload.get(self.keys.decision_number)
-        authority = payload.get(self.keys.authority_code)
-        return {
-            "record_id": rid,
-            "department": self.dept.code,
-            "kind": self.kind.value,
-            "source_key": str(row[self.key_at])[:200],
-            "business_key": str(decision)[:200] if decision else None,
-            "authority_code": str(authority)[:64] if authority else None,
-            "payload": payload_json,
-            "raw_hash": fingerprint,
-            "content_hash": hashlib.sha256(content.encode("utf-8")).hexdigest(),
-            "notes": self.normaliser.notes_json(record.notes),
-            "problems": (
-                canonical_json([p.__dict__ for p in record.problems]) if record.problems else "[]"
-            ),
-            "public_cleared": self.bind.flag(cleared),
-            "source_updated_at": self.bind.time(updated),
-        }
+
+_NULL_TEXT = "\0None"  # what `_fingerprint_text(None)` gives, without the call
 
 
 def _fingerprint_text(value: object) -> str:
     if isinstance(value, memoryview):  # PostgreSQL bytea: its repr is an address
         value = bytes(value)
     return f"\0{value!r}"
+
+
+@dataclass
+class PlannedChunk:
+    """One chunk's new and changed rows, normalised; `write_chunk` renders and writes
+    them (in this process or in the writer process, which is why it is plain data)."""
+
+    department: str
+    kind: str
+    logical_date: datetime
+    newest: datetime | None = None  # the newest update time among the chunk's rows
+    record_ids: list[str] = field(default_factory=list)
+    source_keys: list[str] = field(default_factory=list)
+    fingerprints: list[str] = field(default_factory=list)
+    updated_at: list[datetime] = field(default_factory=list)
+    cleared: list[bool] = field(default_factory=list)
+    update: list[bool] = field(default_factory=list)  # a staged record changed, not a new one
+    # The normalised rows: values by field, notes per row, problems of the rows with any
+    # (lists and dicts only: the chunk is pickled to the writer process).
+    values: dict[str, list[Any]] = field(default_factory=dict)
+    notes: list[list[dict[str, str]]] = field(default_factory=list)
+    problems: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    decision_field: str = ""
+    authority_field: str = ""
+
+    @property
+    def written(self) -> dict[str, str]:
+        """The fingerprints this chunk stores, by record id."""
+        return dict(zip(self.record_ids, self.fingerprints, strict=True))
+
+
+def write_chunk(conn: Connection, planned: PlannedChunk) -> None:
+    """Write a planned chunk (in the caller's transaction): one executemany for the new
+    records, one for the changed ones."""
+    if not planned.record_ids:
+        return
+    inserts, updates = _staged_rows(planned, _Binder(conn.dialect))
+    _executemany(conn, _INSERT, _INSERTED_COLUMNS, inserts)
+    _executemany(conn, _UPDATE, _UPDATE_PARAMETERS, updates)
+
+
+def _staged_rows(planned: PlannedChunk, bind: _Binder) -> tuple[list[tuple], list[tuple]]:
+    """Parameters of the INSERTs and UPDATEs, computed column by column: each payload
+    serialised once (the canonical JSON is both the stored payload and the input of the
+    content hash) and hashed."""
+    payloads = canonical_json_rows(planned.values)
+    sha256 = hashlib.sha256
+    # `[payload, cleared]` in canonical JSON: exactly what `stable_hash` would hash.
+    content_hashes = [
+        sha256(f"[{p}, {'true' if c else 'false'}]".encode()).hexdigest()
+        for p, c in zip(payloads, planned.cleared, strict=True)
+    ]
+    decisions = planned.values[planned.decision_field]
+    authorities = planned.values[planned.authority_field]
+    note_texts: dict[int, str] = {}  # by note object: the chunk keeps every note alive
+
+    def notes_json(notes: list[dict[str, str]]) -> str:
+        if not notes:
+            return "[]"
+        texts = []
+        for note in notes:
+            text = note_texts.get(id(note))
+            if text is None:
+                text = note_texts[id(note)] = canonical_json(note)
+            texts.append(text)
+        return f"[{', '.join(texts)}]"
+
+    now, logical = bind.time(utcnow()), bind.time(planned.logical_date)
+    inserts, updates = [], []
+    problems = planned.problems
+    for i, notes in enumerate(planned.notes):
+        decision, authority = decisions[i], authorities[i]
+        values = (
+            planned.record_ids[i],
+            planned.department,
+            planned.kind,
+            planned.source_keys[i],
+            str(decision)[:200] if decision else None,
+            str(authority)[:64] if authority else None,
+            payloads[i],
+            planned.fingerprints[i],
+            content_hashes[i],
+            notes_json(notes),
+            canonical_json(problems[i]) if i in problems else "[]",
+            bind.flag(planned.cleared[i]),
+            bind.time(planned.updated_at[i]),
+            logical,
+            now,
+        )
+        if planned.update[i]:
+            updates.append(values)
+        else:
+            inserts.append((*values, logical, now, bind.flag(False)))
+    return inserts, updates
 
 
 class _Binder:
@@ -330,10 +410,11 @@ class _Binder:
 
 
 # The same table without column types: parameters arrive already in storage form (JSON
-# text, dialect timestamps), so nothing is converted twice.
+# text, dialect timestamps), so nothing is converted twice. Each chunk's rows are tuples
+# in these orders.
 _UNTYPED = sa.table("staged_record", *(sa.column(c.name) for c in staged_record.columns))
-_INSERT = _UNTYPED.insert()
 _UPDATED_COLUMNS = (
+    "record_id",
     "department",
     "kind",
     "source_key",
@@ -349,25 +430,49 @@ _UPDATED_COLUMNS = (
     "last_extracted_for",
     "updated_at",
 )
+_INSERTED_COLUMNS = (*_UPDATED_COLUMNS, "first_extracted_for", "created_at", "late")
+_INSERT = _UNTYPED.insert()
+_UPDATE_PARAMETERS = ("b_record_id", *_UPDATED_COLUMNS[1:])
 _UPDATE = (
     _UNTYPED.update()
     .where(_UNTYPED.c.record_id == sa.bindparam("b_record_id"))
-    .values({c: sa.bindparam(c) for c in _UPDATED_COLUMNS} | {"deleted_at": sa.null()})
+    .values({c: sa.bindparam(c) for c in _UPDATED_COLUMNS[1:]} | {"deleted_at": sa.null()})
 )
 
 
-def _executemany(conn: Connection, statement: sa.Executable, rows: list[dict[str, Any]]) -> None:
-    """One executemany. On a positional-parameter driver (SQLite) the statement's SQL goes
-    to the driver as it is, skipping SQLAlchemy's per-row parameter handling; elsewhere
-    SQLAlchemy batches it (PostgreSQL: multi-row VALUES)."""
+def _executemany(
+    conn: Connection, statement: sa.Insert | sa.Update, names: tuple[str, ...], rows: list[tuple]
+) -> None:
+    """One executemany of `rows` (tuples of the parameters `names`), without SQLAlchemy's
+    per-row parameter handling where the driver allows: on SQLite the statement's SQL goes
+    to the driver as it is; on psycopg2, its page-wise helpers (`execute_values`: many
+    rows per INSERT; `execute_batch`: many UPDATEs per round trip) take the tuples."""
     if not rows:
         return
     if conn.dialect.positional:
-        compiled = statement.compile(dialect=conn.dialect, column_keys=list(rows[0]))
-        order = itemgetter(*compiled.positiontup)
-        conn.exec_driver_sql(str(compiled), [order(r) for r in rows])
+        compiled = statement.compile(dialect=conn.dialect, column_keys=list(names))
+        where = {name: i for i, name in enumerate(names)}
+        order = [where[name] for name in compiled.positiontup]
+        if order == list(range(len(names))):
+            conn.exec_driver_sql(str(compiled), rows)
+        else:
+            pick = itemgetter(*order)
+            conn.exec_driver_sql(str(compiled), [pick(r) for r in rows])
+    elif conn.dialect.driver == "psycopg2":
+        from psycopg2.extras import execute_batch, execute_values
+
+        cursor = conn.connection.dbapi_connection.cursor()
+        table = statement.table.name
+        if isinstance(statement, sa.Insert):
+            sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES %s"
+            execute_values(cursor, sql, rows, page_size=1000)
+        else:  # the record id (first) goes last, to the WHERE
+            assignments = ", ".join(f"{name} = %s" for name in names[1:])
+            sql = f"UPDATE {table} SET {assignments}, deleted_at = NULL WHERE record_id = %s"
+            execute_batch(cursor, sql, [(*r[1:], r[0]) for r in rows], page_size=500)
+        cursor.close()
     else:
-        conn.execute(statement, rows)
+        conn.execute(statement, [dict(zip(names, r, strict=True)) for r in rows])
 
 
 def stored_fingerprints(conn: Connection, record_ids: Sequence[str]) -> dict[str, str]:
@@ -396,6 +501,25 @@ def _source_chunks(chunks: Iterator, dept: Department, kind: Kind) -> Iterator:
             raise source_error(dept, kind, "source query failed", exc) from exc
 
 
+# Chunks after the first are committed by a writer process (see staging/writer.py) while
+# the next is read and prepared; False keeps every write in this process.
+WRITER_PROCESS = True
+
+
+def _writer_for(store: Engine) -> StagingWriter | None:
+    """A writer process on the same store, where a second process can reach it (not an
+    in-memory SQLite database)."""
+    url = store.url
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    if not WRITER_PROCESS or in_memory:
+        return None
+    try:
+        return StagingWriter(url.render_as_string(hide_password=False), write_chunk)
+    except (AssertionError, OSError) as exc:  # e.g. inside a daemonic worker process
+        log.warning("no staging writer process (%s); staging every chunk in this one", exc)
+        return None
+
+
 def stage_rows(
     dept: Department,
     kind: Kind,
@@ -408,32 +532,66 @@ def stage_rows(
     result: ExtractResult,
 ) -> datetime | None:
     """Stream `query` from the source into staging, chunk by chunk (one transaction each);
-    counts go to `result`. Returns the newest update time seen."""
+    counts go to `result`. Returns the newest update time seen, once every chunk is
+    committed.
+
+    The first chunk is staged here; later ones (a large pull) are planned here and
+    committed by a writer process, one chunk behind, in order."""
     stager: _ChunkStager | None = None
     newest: datetime | None = None
+    writer: StagingWriter | None = None
+    uncommitted: dict[int, dict[str, str]] = {}  # chunk number → fingerprints it writes
     chunks = stream_rows(source, query, params, dept.chunk_size)
     try:
         for chunk_no, (names, rows) in enumerate(_source_chunks(chunks, dept, kind), start=1):
             if stager is None:
-                stager = _ChunkStager(dept, kind, names, normaliser, logical_date, store.dialect)
-            with collector_paused(), store.begin() as conn:
-                chunk_newest = stager.stage(conn, rows, result)
-            if chunk_newest is not None and (newest is None or chunk_newest > newest):
-                newest = chunk_newest
+                stager = _ChunkStager(dept, kind, names, normaliser, logical_date)
+            if chunk_no == 2:  # a pull of more than one chunk: commit from a writer process
+                writer = _writer_for(store)
+            with collector_paused():
+                if writer is None:
+                    with store.begin() as conn:
+                        planned = stager.plan(conn, rows, result)
+                        write_chunk(conn, planned)
+                else:
+                    committed = writer.committed()
+                    for number in [n for n in uncommitted if n <= committed]:
+                        del uncommitted[number]
+                    with store.connect() as conn:
+                        planned = stager.plan(conn, rows, result, _merged(uncommitted))
+                    if planned.record_ids:
+                        uncommitted[writer.submit(planned)] = planned.written
+            if planned.newest is not None and (newest is None or planned.newest > newest):
+                newest = planned.newest
             result.fetched += len(rows)
             log.info(
-                "department %s %s: chunk %d staged (%d rows; %d so far: %d new, %d changed)",
+                "department %s %s: chunk %d %s (%d rows; %d so far: %d new, %d changed)",
                 dept.code,
                 kind.value,
                 chunk_no,
+                "staged" if writer is None else "sent to the writer",
                 len(rows),
                 result.fetched,
                 result.new,
                 result.changed,
             )
+        if writer is not None:
+            writer.finish()  # every chunk committed before the caller moves the watermark
     finally:
         chunks.close()  # a staging failure must not leave the source cursor open
+        if writer is not None:
+            writer.close()
     return newest
+
+
+def _merged(uncommitted: dict[int, dict[str, str]]) -> dict[str, str]:
+    """Fingerprints of the chunks not known committed, a later chunk's winning."""
+    if len(uncommitted) == 1:
+        return next(iter(uncommitted.values()))
+    merged: dict[str, str] = {}
+    for number in sorted(uncommitted):
+        merged.update(uncommitted[number])
+    return merged
 
 
 def extract(

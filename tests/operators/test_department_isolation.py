@@ -153,7 +153,8 @@ def test_a_broken_department_fails_alone_through_airflow(
         "downdept": 'OperationalError: connection to server at "127.0.0.1", port 1 failed: '
         "Connection refused",
         "badsql": "OperationalError: no such table: t_missing",
-        "badcreds": "OperationalError: (1698, \"Access denied for user 'credit_sync_nobody'",
+        # MySQL Connector/Python's wording (a `mysql` connection's driver)
+        "badcreds": "ProgrammingError: 1698 (28000): Access denied for user 'credit_sync_nobody'",
     }
     for code, cause in causes.items():
         name = DEPARTMENTS[code][0]

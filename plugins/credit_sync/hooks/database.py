@@ -1,71 +1,16 @@
 """SQLAlchemy engines from Airflow Connections (department sources, the staging store).
-
-The URL is built from the connection; credentials never appear in code, config or logs.
-Supported `conn_type`s map to SQLAlchemy dialects; any other database can be reached by
-putting a SQLAlchemy scheme (`"sqlalchemy_scheme": "oracle+oracledb"`) in the extra.
-"""
+The connection types, URLs and engine options are in `credit_sync.engines`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from airflow.sdk import BaseHook
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import Engine
 
-SCHEMES = {
-    "sqlite": "sqlite",
-    "postgres": "postgresql+psycopg2",
-    "postgresql": "postgresql+psycopg2",
-    "mysql": "mysql+pymysql",
-    "mariadb": "mysql+pymysql",
-    "oracle": "oracle+oracledb",
-    "mssql": "mssql+pymssql",
-    "kingbase": "postgresql+psycopg2",  # Kingbase speaks the PostgreSQL protocol
-    "dm": "dm+dmPython",
-}
+from credit_sync.engines import SCHEMES, connection_url, database_engine
 
-
-def connection_url(conn: Any) -> URL:
-    """A SQLAlchemy URL for an Airflow connection (`conn` is an airflow.sdk Connection)."""
-    extra = conn.extra_dejson or {}
-    scheme = extra.get("sqlalchemy_scheme") or SCHEMES.get(conn.conn_type)
-    if not scheme:
-        raise ValueError(
-            f"connection {conn.conn_id!r}: conn_type {conn.conn_type!r} has no SQLAlchemy "
-            "dialect; set extra.sqlalchemy_scheme"
-        )
-    if scheme == "sqlite":
-        return URL.create("sqlite", database=conn.host or conn.schema)
-    query = {k: str(v) for k, v in (extra.get("query") or {}).items()}
-    if scheme.startswith("mysql") and "charset" not in query:
-        # The client side is always utf8mb4, whatever the tables use (gbk, gb2312, latin1):
-        # the server converts each column from its own character set, and utf8mb4 holds
-        # every character of all of them. A gbk client would turn 𠮷 into '?' in any
-        # utf8mb4 column. (Text stored as GBK bytes in a latin1 column is the SELECT's
-        # job: CONVERT(CAST(col AS BINARY) USING gbk); see docs/sources.md.)
-        query["charset"] = "utf8mb4"
-    return URL.create(
-        scheme,
-        username=conn.login or None,
-        password=conn.password or None,
-        host=conn.host or None,
-        port=conn.port or None,
-        database=conn.schema or None,
-        query=query,
-    )
-
-
-# A department database that does not answer fails its task within seconds instead of
-# holding a pool slot for the TCP timeout; a slow staging write between two chunks must
-# not make MySQL drop a streamed result (it gives up on a client after net_write_timeout).
-SOURCE_CONNECT_ARGS: dict[str, dict[str, Any]] = {
-    "postgresql": {"connect_timeout": 30},
-    "mysql": {
-        "connect_timeout": 30,
-        "init_command": "SET SESSION net_write_timeout = 3600",
-    },
-}
+__all__ = ["SCHEMES", "DatabaseHook", "connection_url", "database_engine", "staging_engine"]
 
 
 class DatabaseHook(BaseHook):
@@ -79,17 +24,12 @@ class DatabaseHook(BaseHook):
         self.conn_id = conn_id
 
     def get_engine(self, **kwargs: Any) -> Engine:
+        return database_engine(connection_url(self.get_connection(self.conn_id)), **kwargs)
+
+    def get_source_engine(self, **kwargs: Any) -> Engine:
+        """The engine of a department's database: results streamed."""
         url = connection_url(self.get_connection(self.conn_id))
-        if url.get_backend_name() != "sqlite":
-            kwargs.setdefault("pool_pre_ping", True)
-        connect_args = {
-            k: v
-            for k, v in SOURCE_CONNECT_ARGS.get(url.get_backend_name(), {}).items()
-            if k not in url.query  # what the connection's extra says wins
-        }
-        if connect_args:
-            kwargs["connect_args"] = connect_args | kwargs.get("connect_args", {})
-        return sa.create_engine(url, **kwargs)
+        return database_engine(url, streaming=True, **kwargs)
 
 
 STAGING_CONN_ID = "credit_sync_staging"

@@ -24,7 +24,7 @@ def _source_engine(dept: Department) -> Engine:
     from credit_sync.hooks.database import DatabaseHook
 
     try:
-        return DatabaseHook(dept.conn_id).get_engine()
+        return DatabaseHook(dept.conn_id).get_source_engine()
     except Exception as exc:  # a missing or broken connection fails this department only
         raise ExtractionError(
             f"department {dept.code} ({dept.name}): cannot open connection {dept.conn_id!r}: "

@@ -35,6 +35,13 @@ def utcnow() -> datetime:
 
 @cache
 def engine_for(url: str) -> Engine:
+    """The engine of a staging URL, one per process and URL."""
+    return new_engine(url)
+
+
+def new_engine(url: str) -> Engine:
+    """A new engine on a staging URL (a process started by fork needs its own: the
+    inherited one's pooled connections belong to the parent)."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 60}, json_serializer=_to_json)
 
