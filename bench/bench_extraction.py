@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -330,29 +331,37 @@ def _pg_copy(rows: int) -> int:
         raw.close()
 
 
+def _mariadb_login() -> dict[str, Any]:
+    url = sa.make_url(mariadb_url())
+    return {
+        "host": url.host,
+        "port": url.port or 3306,
+        "user": url.username,
+        "password": url.password or "",
+        "database": url.database,
+        "charset": "utf8mb4",
+    }
+
+
+def _count_fetched(conn: Any, cursor: Any, rows: int) -> int:
+    """Rows of the benchmark SELECT read through `cursor` in parts, then both closed."""
+    fetched = 0
+    try:
+        cursor.execute(_select(rows))
+        while part := cursor.fetchmany(5000):
+            fetched += len(part)
+        cursor.close()
+    finally:
+        conn.close()
+    return fetched
+
+
 def _mariadb_cursor(rows: int) -> int:
     import pymysql
     import pymysql.cursors
 
-    url = sa.make_url(mariadb_url())
-    conn = pymysql.connect(
-        host=url.host,
-        port=url.port or 3306,
-        user=url.username,
-        password=url.password or "",
-        database=url.database,
-        charset="utf8mb4",
-        cursorclass=pymysql.cursors.SSCursor,
-    )
-    fetched = 0
-    try:
-        with conn.cursor() as cur:
-            cur.execute(_select(rows))
-            while part := cur.fetchmany(5000):
-                fetched += len(part)
-    finally:
-        conn.close()
-    return fetched
+    conn = pymysql.connect(**_mariadb_login(), cursorclass=pymysql.cursors.SSCursor)
+    return _count_fetched(conn, conn.cursor(), rows)
 
 
 def _mariadb_connector_cursor(rows: int) -> int:
@@ -360,26 +369,8 @@ def _mariadb_connector_cursor(rows: int) -> int:
     C extension, unbuffered cursor."""
     import mysql.connector
 
-    url = sa.make_url(mariadb_url())
-    conn = mysql.connector.connect(
-        host=url.host,
-        port=url.port or 3306,
-        user=url.username,
-        password=url.password or "",
-        database=url.database,
-        charset="utf8mb4",
-        use_pure=False,
-    )
-    fetched = 0
-    try:
-        cur = conn.cursor(buffered=False)
-        cur.execute(_select(rows))
-        while part := cur.fetchmany(5000):
-            fetched += len(part)
-        cur.close()
-    finally:
-        conn.close()
-    return fetched
+    conn = mysql.connector.connect(**_mariadb_login(), use_pure=False)
+    return _count_fetched(conn, conn.cursor(buffered=False), rows)
 
 
 def _extract(
