@@ -672,3 +672,16 @@ def test_data_docs_keep_earlier_runs_and_other_suites(
         pd.DataFrame([permit_row()]), permit_suite, run_name="run-c", reference_date=REF
     )
     assert again.success
+
+
+def test_gx_builds_configurations_its_own_way_again_after_validating(
+    penalty_suite, penalty_row
+) -> None:
+    from great_expectations.expectations.expectation import Expectation
+
+    gx_own = Expectation.__dict__["configuration"]
+    frame = pd.DataFrame([penalty_row(), penalty_row(CF_JDRQ="2099-01-01")])
+    result = validate_frame(frame, penalty_suite, run_name="run-8", reference_date=REF)
+    assert Expectation.__dict__["configuration"] is gx_own
+    # The reference date reached the expectations through the kept configurations.
+    assert {f.rule for f in result.failures} >= {"DATE_IN_FUTURE"}

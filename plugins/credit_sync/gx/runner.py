@@ -16,12 +16,14 @@ through the Airflow provider.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from operator import not_
@@ -47,6 +49,8 @@ from great_expectations.data_context.types.resource_identifiers import (
     ValidationResultIdentifier,
 )
 from great_expectations.execution_engine import pandas_execution_engine
+from great_expectations.expectations.expectation import Expectation
+from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 from great_expectations.expectations.registry import get_expectation_impl
 from great_expectations.expectations.row_conditions import (
     AndCondition,
@@ -281,9 +285,10 @@ def _validate_by_column_group(
             name=suite.name, expectations=[e.configuration for e in expectations]
         )
         batch = definition.get_batch(batch_parameters={"dataframe": frame[columns]})
-        part = batch.validate(
-            part_suite, result_format=RESULT_FORMAT, expectation_parameters=parameters
-        )
+        with _configurations_kept():
+            part = batch.validate(
+                part_suite, result_format=RESULT_FORMAT, expectation_parameters=parameters
+            )
         results.extend(part.results)
         meta = meta or dict(part.meta or {})
     statistics = calc_validation_statistics(results)
@@ -299,6 +304,33 @@ def _validate_by_column_group(
         },
         meta=meta,
     )
+
+
+@contextmanager
+def _configurations_kept() -> Iterator[None]:
+    """While a batch validates, each expectation's `configuration` is built once.
+
+    GX rebuilds it (a pydantic `dict()` and a JSON check of its meta) about 68 times per
+    expectation per validation: 40% of GX's fixed cost per chunk. Nothing changes an
+    expectation during validation. Each caller still gets its own copy with its own
+    kwargs dict, because GX swaps a configuration's kwargs when it evaluates parameters.
+    """
+    built_by_gx = Expectation.configuration
+    kept: dict[int, tuple[Expectation, ExpectationConfiguration]] = {}
+
+    def configuration(expectation: Expectation) -> ExpectationConfiguration:
+        hit = kept.get(id(expectation))
+        if hit is None or hit[0] is not expectation:
+            hit = kept[id(expectation)] = (expectation, built_by_gx.fget(expectation))
+        clone = copy.copy(hit[1])
+        clone._kwargs = dict(hit[1]._kwargs)
+        return clone
+
+    Expectation.configuration = property(configuration)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Expectation.configuration = built_by_gx  # type: ignore[method-assign]
 
 
 def _column_groups(
