@@ -139,3 +139,23 @@ def migrated_airflow_db(request: pytest.FixtureRequest) -> Callable[..., None]:
             shutil.copy(template, paths.airflow_home / "airflow.db")
 
     return migrate
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb", "mariadb-pymysql"])
+def source_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """An empty department database, streamed as extraction reads it: SQLite, PostgreSQL,
+    and MariaDB through the driver a `mysql` connection uses (MySQL Connector/Python) and
+    through PyMySQL."""
+    from credit_sync.engines import SCHEMES, database_engine
+
+    if request.param == "sqlite":
+        url = sa.make_url(f"sqlite:///{tmp_path / 'dept.db'}")
+    elif request.param == "postgresql":
+        url = sa.make_url(request.getfixturevalue("pg_database"))
+    else:
+        url = sa.make_url(request.getfixturevalue("mariadb_database"))
+        if request.param == "mariadb":
+            url = url.set(drivername=SCHEMES["mysql"])
+    engine = database_engine(url, streaming=True)
+    yield engine
+    engine.dispose()

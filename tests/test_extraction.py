@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 
 from credit_sync.config import Department, KindSource
-from credit_sync.engines import SCHEMES, database_engine
 from credit_sync.extraction import ExtractionError, extract, stored_watermark
 from credit_sync.schema import Kind
 from credit_sync.staging.tables import staged_record
@@ -31,23 +30,11 @@ T1 = datetime(2026, 11, 21, 9, 0, 0)
 END = datetime(2026, 11, 27, 0, 0, 0)
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb", "mariadb-pymysql"])
-def source(request: pytest.FixtureRequest, tmp_path: Path) -> sa.Engine:
-    """A department database; MariaDB through the driver a `mysql` connection uses
-    (MySQL Connector/Python, streamed) and through PyMySQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'dept.db'}"
-    elif request.param == "postgresql":
-        url = request.getfixturevalue("pg_database")
-    else:
-        url = sa.make_url(request.getfixturevalue("mariadb_database"))
-        if request.param == "mariadb":
-            url = url.set(drivername=SCHEMES["mysql"])
-    engine = database_engine(url, streaming=True)
-    with engine.begin() as conn:
+@pytest.fixture
+def source(source_database: sa.Engine) -> sa.Engine:
+    with source_database.begin() as conn:
         conn.execute(sa.text(DDL))
-    yield engine
-    engine.dispose()
+    return source_database
 
 
 def _dept(tmp_path: Path, sql: str = SELECT) -> Department:

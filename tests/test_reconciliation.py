@@ -14,7 +14,6 @@ import sqlalchemy as sa
 
 from credit_sync.config import Department, KindSource, Settings
 from credit_sync.delivery.outbox import ACCEPTED, RecordVersion, enqueue, mark
-from credit_sync.engines import SCHEMES, database_engine
 from credit_sync.extraction import extract
 from credit_sync.normalise import stable_hash
 from credit_sync.reconciliation import (
@@ -45,22 +44,11 @@ SELECT = (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb", "mariadb-pymysql"])
-def source(request: pytest.FixtureRequest, tmp_path: Path) -> sa.Engine:
-    """A department database (MariaDB through a `mysql` connection's driver, and PyMySQL)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'dept.db'}"
-    elif request.param == "postgresql":
-        url = request.getfixturevalue("pg_database")
-    else:
-        url = sa.make_url(request.getfixturevalue("mariadb_database"))
-        if request.param == "mariadb":
-            url = url.set(drivername=SCHEMES["mysql"])
-    engine = database_engine(url, streaming=True)
-    with engine.begin() as conn:
+@pytest.fixture
+def source(source_database: sa.Engine) -> sa.Engine:
+    with source_database.begin() as conn:
         conn.execute(sa.text(_table_ddl()))
-    yield engine
-    engine.dispose()
+    return source_database
 
 
 @pytest.fixture

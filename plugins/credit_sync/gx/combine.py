@@ -23,9 +23,13 @@ from great_expectations.expectations.expectation import (
     ColumnPairMapExpectation,
     MulticolumnMapExpectation,
 )
-from great_expectations.validator.validation_statistics import calc_validation_statistics
 
-from credit_sync.gx.runner import RESULT_FORMAT, SuiteResult, suite_result
+from credit_sync.gx.runner import (
+    RESULT_FORMAT,
+    SuiteResult,
+    suite_result,
+    suite_validation_result,
+)
 
 __all__ = ["combine", "splits_by_rows"]
 
@@ -102,20 +106,7 @@ def _combine_summaries(
                 exception_info=result.exception_info,
             )
         )
-    statistics = calc_validation_statistics(results)
-    return ExpectationSuiteValidationResult(
-        success=statistics.success,
-        results=results,
-        suite_name=first.suite_name,
-        statistics={
-            "evaluated_expectations": statistics.evaluated_expectations,
-            "successful_expectations": statistics.successful_expectations,
-            "unsuccessful_expectations": statistics.unsuccessful_expectations,
-            "success_percent": statistics.success_percent,
-        },
-        meta=first.meta,
-        batch_id=first.batch_id,
-    )
+    return suite_validation_result(results, first.suite_name, first.meta)
 
 
 def _combine_details(details: list[dict[str, Any]], offsets: list[int]) -> dict[str, Any]:

@@ -291,11 +291,18 @@ def _validate_by_column_group(
             )
         results.extend(part.results)
         meta = meta or dict(part.meta or {})
+    return suite_validation_result(results, suite.name, meta)
+
+
+def suite_validation_result(
+    results: list[ExpectationValidationResult], suite_name: str, meta: dict[str, Any] | None
+) -> ExpectationSuiteValidationResult:
+    """One GX suite result over expectation results validated in parts."""
     statistics = calc_validation_statistics(results)
     return ExpectationSuiteValidationResult(
         success=statistics.success,
         results=results,
-        suite_name=suite.name,
+        suite_name=suite_name,
         statistics={
             "evaluated_expectations": statistics.evaluated_expectations,
             "successful_expectations": statistics.successful_expectations,
