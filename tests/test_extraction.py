@@ -179,11 +179,11 @@ def _many_rows(count: int, start: int = 1, party: str = "会宁县某商店") ->
 
 
 @pytest.mark.parametrize("staging_url", ["sqlite", "postgresql"], indirect=True)
-def test_writer_process_stages_exactly_what_in_process_staging_does(
+def test_writer_thread_stages_exactly_what_staging_in_the_callers_thread_does(
     source: sa.Engine, staging_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Chunks after the first are committed by a writer process: same records, same
-    hashes, same counts as staging every chunk in-process; keys repeated across chunks
+    """Chunks after the first are committed by a writer thread: same records, same
+    hashes, same counts as staging every chunk in the caller's thread; keys repeated across chunks
     still become one record, and a full re-read changes nothing else."""
     from credit_sync import extraction
     from credit_sync.staging.store import open_store
@@ -209,7 +209,7 @@ def test_writer_process_stages_exactly_what_in_process_staging_does(
 
     results, staged = {}, {}
     for writer in (False, True):
-        monkeypatch.setattr(extraction, "WRITER_PROCESS", writer)
+        monkeypatch.setattr(extraction, "WRITER_THREAD", writer)
         monkeypatch.setattr(extraction, "write_chunk", slow_write if writer else real_write)
         if staging_url.startswith("sqlite"):
             url = staging_url.replace("staging.db", f"staging-{writer}.db")
@@ -239,7 +239,7 @@ def test_writer_process_stages_exactly_what_in_process_staging_does(
     assert staged[True] == staged[False]
 
 
-def test_a_failed_write_in_the_writer_process_fails_the_extract_and_keeps_the_watermark(
+def test_a_failed_write_in_the_writer_thread_fails_the_extract_and_keeps_the_watermark(
     store: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from credit_sync import extraction
@@ -253,7 +253,7 @@ def test_a_failed_write_in_the_writer_process_fails_the_extract_and_keeps_the_wa
 
     def failing_write(conn: sa.Connection, planned: extraction.PlannedChunk) -> None:
         calls.append(len(planned.record_ids))
-        if len(calls) == 2:  # the writer process's second chunk (the third overall)
+        if len(calls) == 3:  # the writer thread's second chunk (the third overall)
             raise sa.exc.OperationalError("INSERT", {}, RuntimeError("disk I/O error"))
         real_write(conn, planned)
 
@@ -266,24 +266,4 @@ def test_a_failed_write_in_the_writer_process_fails_the_extract_and_keeps_the_wa
     monkeypatch.setattr(extraction, "write_chunk", real_write)
     rerun = extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END)
     assert rerun.fetched == 10 and rerun.new + rerun.unchanged == 10
-    assert len(_staged(store)) == 10
-
-
-def test_without_a_writer_process_every_chunk_is_staged_in_process(
-    store: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Where no child process may be started (a daemonic worker), the pull still runs."""
-    from credit_sync import extraction
-
-    def refuse(*args: object) -> None:
-        raise AssertionError("daemonic processes are not allowed to have children")
-
-    monkeypatch.setattr(extraction, "StagingWriter", refuse)
-    source = sa.create_engine(f"sqlite:///{tmp_path / 'dept.db'}")
-    with source.begin() as conn:
-        conn.execute(sa.text(DDL))
-    _insert(source, _many_rows(10))
-    dept = replace(_dept(tmp_path), chunk_size=3)
-    result = extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END)
-    assert (result.fetched, result.new) == (10, 10)
     assert len(_staged(store)) == 10

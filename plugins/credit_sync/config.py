@@ -75,7 +75,10 @@ class Department:
     schedule: str | None = "@daily"
     enabled: bool = True
     public_cleared_default: bool = False
-    chunk_size: int = 5000
+    chunk_size: int = 20_000
+    # How rows are read: "auto" (compiled columnar reader where it serves the database,
+    # else the driver) or "driver" (always the SQLAlchemy driver). See docs/sources.md.
+    reader: str = "auto"
     # Weekdays (0 = Monday) on which the run lists the source's keys to find hard deletes.
     reconcile_days: frozenset[int] = frozenset()
 
@@ -129,6 +132,7 @@ _DEPT_KEYS = {
     "enabled",
     "public_cleared_default",
     "chunk_size",
+    "reader",
     "reconcile",
 }
 _KIND_KEYS = {"sql", "mappings", "watermark", "tiebreak"}
@@ -218,6 +222,15 @@ def _reconcile_days(path: Path, where: str, raw: Any) -> frozenset[int]:
     return frozenset(days)
 
 
+READERS = ("auto", "driver")
+
+
+def _reader(path: Path, where: str, value: Any) -> str:
+    if value not in READERS:
+        raise ConfigError(f"{path}: {where}: reader must be one of {', '.join(READERS)}")
+    return str(value)
+
+
 def _load_kind(path: Path, dept: str, kind_name: str, raw: Any) -> KindSource:
     where = f"department {dept!r}, kind {kind_name!r}"
     try:
@@ -283,7 +296,8 @@ def load_departments(path: Path | None = None) -> list[Department]:
                 schedule=raw.get("schedule", "@daily"),
                 enabled=bool(raw.get("enabled", True)),
                 public_cleared_default=bool(raw.get("public_cleared_default", False)),
-                chunk_size=int(raw.get("chunk_size", 5000)),
+                chunk_size=int(raw.get("chunk_size", 20_000)),
+                reader=_reader(path, where, raw.get("reader", "auto")),
                 reconcile_days=_reconcile_days(path, where, raw.get("reconcile")),
             )
         )

@@ -7,9 +7,10 @@ committed, and the lower bound is inclusive: rows that share the boundary timest
 read again and dropped as unchanged instead of being lost.
 
 Per chunk, the work is arranged for throughput (a department may hold millions of rows):
-rows stay driver tuples, a cheap fingerprint of each row is compared with the stored one
-first, and only new or changed rows are normalised (column by column), serialised once
-(the canonical JSON is both the stored payload and the input of the content hash) and
+a chunk is a Polars frame (`source_frames.py`: compiled columnar reading where it serves
+the database), a fingerprint of each row is compared with the stored one first, and only
+new or changed rows are normalised (`normalise_frame.py`), their canonical JSON written
+column-wise (it is both the stored payload and the input of the content hash) and
 written with one executemany per statement.
 """
 
@@ -20,19 +21,16 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
+import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from credit_sync.config import Department, Settings
 from credit_sync.gc_pause import collector_paused
-from credit_sync.normalise import (
-    Normaliser,
-    canonical_json,
-    canonical_json_rows,
-)
+from credit_sync.normalise import Normaliser, canonical_json
+from credit_sync.normalise_frame import normalise_frame, payload_json
 from credit_sync.schema import (
     PUBLIC_CLEARED,
     SOURCE_KEY,
@@ -41,6 +39,15 @@ from credit_sync.schema import (
     field_map,
     key_fields,
     record_id,
+)
+from credit_sync.source_frames import (
+    ColumnarReadError,
+    columnar_frames,
+    columnar_url,
+    driver_frames,
+    naive_local,
+    text_column,
+    window_literal,
 )
 from credit_sync.staging.store import utcnow
 from credit_sync.staging.tables import staged_record, watermark
@@ -104,8 +111,9 @@ def stored_watermark(conn: Connection, department: str, kind: Kind) -> datetime 
     ).scalar()
 
 
-def window_query(select_sql: str, window: Window, dialect: str) -> tuple[sa.TextClause, dict]:
-    """The department's SELECT restricted to the window, ordered for chunking."""
+def window_query(select_sql: str, window: Window, dialect: str) -> tuple[str, dict]:
+    """The department's SELECT restricted to the window, ordered for chunking (SQL text
+    with :window_start/:window_end parameters, and their values)."""
     sql = select_sql.strip().rstrip(";")
     where = [f"src.{SOURCE_UPDATED_AT} <= :window_end"]
     params: dict[str, Any] = {"window_end": window.end}
@@ -119,32 +127,45 @@ def window_query(select_sql: str, window: Window, dialect: str) -> tuple[sa.Text
         f"SELECT * FROM ({sql}) src WHERE {' AND '.join(where)} "
         f"ORDER BY src.{SOURCE_UPDATED_AT}, src.{SOURCE_KEY}"
     )
-    return sa.text(query), params
+    return query, params
 
 
-def canonical_name(column: str) -> str:
-    """A result column's name as the pipeline knows it (PostgreSQL lower-cases aliases)."""
-    lower = column.lower()
-    return lower if lower in (SOURCE_KEY, SOURCE_UPDATED_AT, PUBLIC_CLEARED) else column.upper()
-
-
-def stream_rows(
-    source: Engine, query: sa.TextClause, params: dict[str, Any], chunk_size: int
-) -> Iterator[tuple[list[str], Sequence[Sequence[Any]]]]:
-    """(canonical column names, rows) per chunk, read with a server-side cursor where the
-    driver has one (psycopg2 named cursor, PyMySQL SSCursor): memory stays one chunk."""
-    with source.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=chunk_size).execute(
-            query, params
-        )
-        names = [canonical_name(k) for k in result.keys()]
-        for part in result.partitions(chunk_size):
-            yield names, part
+def window_frames(
+    dept: Department, kind: Kind, source: Engine, query: str, params: dict[str, datetime]
+) -> Iterator[pl.DataFrame]:
+    """The window's rows in frames of `dept.chunk_size`: by the columnar reader where it
+    serves the source (and the department has not asked for the driver), else by the
+    driver. A columnar read that fails before its first chunk (a type it cannot decode,
+    an option it lacks) is done again by the driver, which names the cause if it too
+    fails."""
+    url = columnar_url(source.url) if dept.reader == "auto" else None
+    if url is not None:
+        literal = query
+        for name, value in params.items():
+            literal = literal.replace(f":{name}", window_literal(value))
+        frames = columnar_frames(url, literal, dept.chunk_size, source.url.password)
+        try:
+            first = next(frames)
+        except StopIteration:
+            return
+        except ColumnarReadError as exc:
+            log.warning(
+                "department %s %s: columnar reader failed before the first chunk (%s); "
+                "reading with the driver",
+                dept.code,
+                kind.value,
+                exc,
+            )
+        else:
+            yield first
+            yield from frames
+            return
+    yield from driver_frames(source, sa.text(query), params, dept.chunk_size)
 
 
 # What reading a department's database can raise: the driver's errors, and text that is
 # not in the encoding the connection decodes it with.
-SOURCE_ERRORS = (sa.exc.SQLAlchemyError, UnicodeError)
+SOURCE_ERRORS = (sa.exc.SQLAlchemyError, UnicodeError, ColumnarReadError)
 
 
 def source_error(dept: Department, kind: Kind, what: str, exc: BaseException) -> ExtractionError:
@@ -170,92 +191,84 @@ class _ChunkStager:
         self,
         dept: Department,
         kind: Kind,
-        names: list[str],
         normaliser: Normaliser,
         logical_date: datetime,
+        binder: _Binder,
     ) -> None:
         self.dept, self.kind, self.normaliser = dept, kind, normaliser
         self.logical_date = logical_date
-        position = {name: i for i, name in enumerate(names)}
-        self.key_at = position.get(SOURCE_KEY)
-        self.updated_at = position.get(SOURCE_UPDATED_AT)
-        self.cleared_at = position.get(PUBLIC_CLEARED)
-        known = field_map(kind)
-        self.fields_at = {name: i for name, i in position.items() if name in known}
-        # What the fingerprint covers: the canonical columns and the publication flag.
-        self.fingerprint_at = sorted(self.fields_at.values()) + (
-            [self.cleared_at] if self.cleared_at is not None else []
-        )
+        self.binder = binder
+        self.known = field_map(kind)
         self.keys = key_fields(kind)
         self.id_prefix = record_id(dept.code, kind, "")
+        self.timezone = (normaliser.settings or Settings()).timezone
 
     def plan(
         self,
         conn: Connection,
-        rows: Sequence[Sequence[Any]],
+        frame: pl.DataFrame,
         result: ExtractResult,
         uncommitted: Mapping[str, str] | None = None,
     ) -> PlannedChunk:
-        """What staging one chunk takes: its new and changed rows, normalised. `uncommitted`
-        holds the fingerprints of records written by chunks still being committed (by
-        the writer process), which the look-up in `conn` may not see yet."""
-        picked = self._usable(rows, result)
-        if not picked:
-            return PlannedChunk(self.dept.code, self.kind.value, self.logical_date)
-        newest = max(updated for _, updated in picked.values())
-        ids = list(picked)
+        """What staging one chunk takes: its new and changed rows, normalised and rendered.
+        `uncommitted` holds the fingerprints of records written by chunks still being
+        committed (by the writer thread), which the look-up in `conn` may not see yet."""
+        planned = PlannedChunk(self.dept.code, self.kind.value)
+        usable = self._usable(naive_local(frame, self.timezone), result)
+        if not usable.height:
+            return planned
+        planned.newest = usable[_UPDATED].max()
+        ids = usable[_RECORD_ID].to_list()
         stored = stored_fingerprints(conn, ids)
         if uncommitted:
             stored.update((rid, uncommitted[rid]) for rid in ids if rid in uncommitted)
-        fingerprints = self._fingerprints([row for row, _ in picked.values()])
-        todo = [
-            (rid, row, updated, fp)
-            for (rid, (row, updated)), fp in zip(picked.items(), fingerprints, strict=True)
-            if stored.get(rid) != fp
-        ]
-        result.unchanged += len(picked) - len(todo)
-        planned = PlannedChunk(self.dept.code, self.kind.value, self.logical_date, newest=newest)
-        if not todo:
+        fingerprints = self._fingerprints(usable)
+        differs = [stored.get(rid) != fp for rid, fp in zip(ids, fingerprints, strict=True)]
+        todo = usable.with_columns(pl.Series(_FINGERPRINT, fingerprints)).filter(pl.Series(differs))
+        result.unchanged += usable.height - todo.height
+        if not todo.height:
             return planned
-        rids, rows, updated, fingerprints = zip(*todo, strict=True)
-        columns = list(zip(*rows, strict=True))
-        default = self.dept.public_cleared_default
-        planned.record_ids = list(rids)
-        planned.source_keys = [str(k)[:200] for k in columns[self.key_at]]
-        planned.fingerprints = list(fingerprints)
-        planned.updated_at = list(updated)
-        planned.cleared = (
-            [_truthy(v, default) for v in columns[self.cleared_at]]
-            if self.cleared_at is not None
-            else [default] * len(todo)
-        )
-        planned.update = [rid in stored for rid in rids]
-        normalised = self.normaliser.normalise_chunk(
-            {code: columns[i] for code, i in self.fields_at.items()}, len(todo)
-        )
-        planned.values = normalised.values
-        planned.notes = [r.notes for r in normalised.records]
-        planned.problems = {
-            i: [p.__dict__ for p in r.problems]
-            for i, r in enumerate(normalised.records)
-            if r.problems
+        planned.record_ids = todo[_RECORD_ID].to_list()
+        planned.fingerprints = todo[_FINGERPRINT].to_list()
+        update = pl.Series([rid in stored for rid in planned.record_ids], dtype=pl.Boolean)
+        staged = self._render(todo)
+        planned.inserts = staged.filter(~update).rows()
+        planned.updates = staged.filter(update).rows()
+        planned.constants = {
+            "department": self.dept.code,
+            "kind": self.kind.value,
+            "last_extracted_for": self.logical_date,
+            "updated_at": utcnow(),
         }
-        planned.decision_field = self.keys.decision_number
-        planned.authority_field = self.keys.authority_code
-        changed = sum(planned.update)
-        result.new += len(todo) - changed
+        changed = int(update.sum())
+        result.new += todo.height - changed
         result.changed += changed
         return planned
 
-    def _usable(
-        self, rows: Sequence[Sequence[Any]], result: ExtractResult
-    ) -> dict[str, tuple[Sequence[Any], datetime]]:
-        """Rows by record id (the last one wins within a chunk), skipping unusable ones."""
-        picked: dict[str, tuple[Sequence[Any], datetime]] = {}
-        for row in rows:
-            source_key = row[self.key_at] if self.key_at is not None else None
-            updated = as_datetime(row[self.updated_at]) if self.updated_at is not None else None
-            if source_key in (None, "") or updated is None:
+    def _usable(self, frame: pl.DataFrame, result: ExtractResult) -> pl.DataFrame:
+        """The chunk with each row's record id and update time, without the rows lacking
+        either (logged and counted as skipped); one row per record id, the last winning."""
+        height = frame.height
+        keys = (
+            text_column(frame[SOURCE_KEY])
+            if SOURCE_KEY in frame.columns
+            else pl.Series([None] * height, dtype=pl.String)
+        )
+        updated = (
+            _update_times(frame[SOURCE_UPDATED_AT])
+            if SOURCE_UPDATED_AT in frame.columns
+            else pl.Series([None] * height, dtype=pl.Datetime("us"))
+        )
+        frame = frame.with_columns(
+            keys.alias(_KEY), (self.id_prefix + keys).alias(_RECORD_ID), updated.alias(_UPDATED)
+        )
+        bad = (keys.is_null() | (keys == "") | updated.is_null()).fill_null(True)
+        if bad.any():
+            for source_key in (
+                frame[SOURCE_KEY].filter(bad).to_list()
+                if SOURCE_KEY in frame.columns
+                else [None] * int(bad.sum())
+            ):
                 result.skipped.append(str(source_key))
                 log.warning(
                     "department %s %s: row without %s or a readable %s skipped (source key %r)",
@@ -265,61 +278,122 @@ class _ChunkStager:
                     SOURCE_UPDATED_AT,
                     source_key,
                 )
-                continue
-            picked[self.id_prefix + str(source_key)] = (row, updated)
-        return picked
+            frame = frame.filter(~bad)
+        return frame.unique(subset=_RECORD_ID, keep="last", maintain_order=True)
 
-    def _fingerprints(self, rows: list[Sequence[Any]]) -> list[str]:
-        """A hash of what the source sent (canonical columns + publication flag): a change
-        at the source changes it. Text goes in as it is and anything else as its repr, a
-        NUL before it, so NULL and the text 'None' differ. Values never contain the unit
-        separator in practice; if one did, a change could go unnoticed until the next."""
-        columns = list(zip(*rows, strict=True))
-        as_text = [
-            [
-                v if type(v) is str else _NULL_TEXT if v is None else _fingerprint_text(v)
-                for v in columns[i]
-            ]
-            for i in self.fingerprint_at
+    def _fingerprints(self, frame: pl.DataFrame) -> list[str]:
+        """What the source sent (canonical columns + publication flag), hashed: a change
+        at the source changes it. Each value as text (NULL as a marker no text is),
+        joined with the unit separator, hashed by Polars with two seeds (128 bits).
+
+        Only ever compared with the fingerprint the previous pull stored, to skip
+        normalising unchanged rows: Polars' hash may differ in another Polars version,
+        which costs one pull that normalises every row again and changes nothing (the
+        content hash, what targets receive, is SHA-256 of the canonical payload)."""
+        names = sorted(c for c in frame.columns if c in self.known) + (
+            [PUBLIC_CLEARED] if PUBLIC_CLEARED in frame.columns else []
+        )
+        texts = [
+            text_column(frame[name], repr_objects=True).fill_null(_NULL_TEXT) for name in names
         ]
-        sha256 = hashlib.sha256
-        return [
-            sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
-            for parts in zip(*as_text, strict=True)
-        ]
+        joined = (
+            pl.concat_str([pl.lit(t) for t in texts], separator="\x1f") if texts else pl.lit("")
+        )
+        return (
+            pl.select(
+                pl.concat_str(
+                    joined.hash(seed=_SEEDS[0]).cast(pl.String),
+                    pl.lit("-"),
+                    joined.hash(seed=_SEEDS[1]).cast(pl.String),
+                )
+            )
+            .to_series()
+            .to_list()
+        )
+
+    def _render(self, todo: pl.DataFrame) -> pl.DataFrame:
+        """The staged_record values of a chunk's new and changed records that vary by
+        record (`_VARYING_COLUMNS`), as the staging dialect stores them."""
+        normalised = normalise_frame(self.normaliser, todo.drop(_INTERNAL))
+        values = normalised.values
+        payloads = payload_json(values)
+        default = self.dept.public_cleared_default
+        cleared = (
+            [_truthy(v, default) for v in todo[PUBLIC_CLEARED].to_list()]
+            if PUBLIC_CLEARED in todo.columns
+            else [default] * todo.height
+        )
+        # `[payload, cleared]` in canonical JSON: exactly what `stable_hash` would hash.
+        flag = pl.Series(cleared, dtype=pl.Boolean)
+        content_hashes = sha256_hex(
+            pl.concat_str(
+                pl.lit("["), pl.lit(payloads), pl.lit(", "),
+                pl.when(pl.lit(flag)).then(pl.lit("true")).otherwise(pl.lit("false")),
+                pl.lit("]"),
+            )
+        )  # fmt: skip
+        problems = pl.Series(["[]"] * todo.height, dtype=pl.String)
+        if normalised.problems:
+            at = sorted(normalised.problems)
+            problems = problems.scatter(at, [canonical_json(normalised.problems[i]) for i in at])
+        bind = self.binder
+        decision = values[self.keys.decision_number]
+        authority = values[self.keys.authority_code]
+        return pl.DataFrame(
+            {
+                "record_id": todo[_RECORD_ID],
+                "source_key": todo[_KEY].str.slice(0, 200),
+                "business_key": decision.cast(pl.String).str.slice(0, 200),
+                "authority_code": authority.cast(pl.String).str.slice(0, 64),
+                "payload": payloads,
+                "raw_hash": todo[_FINGERPRINT],
+                "content_hash": content_hashes,
+                "notes": normalised.notes_json,
+                "problems": problems,
+                "public_cleared": [bind.flag(c) for c in cleared],
+                "source_updated_at": bind.times(todo[_UPDATED]),
+            },
+            strict=False,
+        )
 
 
-_NULL_TEXT = "\0None"  # what `_fingerprint_text(None)` gives, without the call
+# Columns a chunk's frame gains while it is planned.
+_KEY, _RECORD_ID, _UPDATED, _FINGERPRINT = "__key", "__record_id", "__updated", "__fingerprint"
+_INTERNAL = [_KEY, _RECORD_ID, _UPDATED, _FINGERPRINT]
+_SEEDS = (0x63726564, 0x73796E63)  # fixed: fingerprints are compared across runs
+_NULL_TEXT = "\0None"  # a NULL's text in a fingerprint (no source text starts with NUL)
 
 
-def _fingerprint_text(value: object) -> str:
-    if isinstance(value, memoryview):  # PostgreSQL bytea: its repr is an address
-        value = bytes(value)
-    return f"\0{value!r}"
+def sha256_hex(text: pl.Expr) -> list[str]:
+    """SHA-256 (hex) of each row's text, UTF-8: the bytes come straight out of Polars."""
+    sha256 = hashlib.sha256
+    return [sha256(b).hexdigest() for b in pl.select(text.cast(pl.Binary)).to_series().to_list()]
+
+
+def _update_times(column: pl.Series) -> pl.Series:
+    """The update-time column as timestamps (None where it cannot be read)."""
+    if column.dtype == pl.Datetime:
+        return column.cast(pl.Datetime("us"))
+    if column.dtype == pl.Date:
+        return column.cast(pl.Datetime("us"))
+    return pl.Series([as_datetime(v) for v in column.to_list()], dtype=pl.Datetime("us"))
 
 
 @dataclass
 class PlannedChunk:
-    """One chunk's new and changed rows, normalised; `write_chunk` renders and writes
-    them (in this process or in the writer process, which is why it is plain data)."""
+    """One chunk's new and changed records, rendered as staged_record rows; `write_chunk`
+    writes them (in the caller's thread or in the writer thread)."""
 
     department: str
     kind: str
-    logical_date: datetime
     newest: datetime | None = None  # the newest update time among the chunk's rows
     record_ids: list[str] = field(default_factory=list)
-    source_keys: list[str] = field(default_factory=list)
     fingerprints: list[str] = field(default_factory=list)
-    updated_at: list[datetime] = field(default_factory=list)
-    cleared: list[bool] = field(default_factory=list)
-    update: list[bool] = field(default_factory=list)  # a staged record changed, not a new one
-    # The normalised rows: values by field, notes per row, problems of the rows with any
-    # (lists and dicts only: the chunk is pickled to the writer process).
-    values: dict[str, list[Any]] = field(default_factory=dict)
-    notes: list[list[dict[str, str]]] = field(default_factory=list)
-    problems: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    decision_field: str = ""
-    authority_field: str = ""
+    # staged_record rows (`_VARYING_COLUMNS`): new records, changed ones; and the values
+    # every row of the chunk shares, by column
+    inserts: list[tuple] = field(default_factory=list)
+    updates: list[tuple] = field(default_factory=list)
+    constants: dict[str, Any] = field(default_factory=dict)
 
     @property
     def written(self) -> dict[str, str]:
@@ -330,73 +404,23 @@ class PlannedChunk:
 def write_chunk(conn: Connection, planned: PlannedChunk) -> None:
     """Write a planned chunk (in the caller's transaction): one executemany for the new
     records, one for the changed ones."""
-    if not planned.record_ids:
-        return
-    inserts, updates = _staged_rows(planned, _Binder(conn.dialect))
-    _executemany(conn, _INSERT, _INSERTED_COLUMNS, inserts)
-    _executemany(conn, _UPDATE, _UPDATE_PARAMETERS, updates)
-
-
-def _staged_rows(planned: PlannedChunk, bind: _Binder) -> tuple[list[tuple], list[tuple]]:
-    """Parameters of the INSERTs and UPDATEs, computed column by column: each payload
-    serialised once (the canonical JSON is both the stored payload and the input of the
-    content hash) and hashed."""
-    payloads = canonical_json_rows(planned.values)
-    sha256 = hashlib.sha256
-    # `[payload, cleared]` in canonical JSON: exactly what `stable_hash` would hash.
-    content_hashes = [
-        sha256(f"[{p}, {'true' if c else 'false'}]".encode()).hexdigest()
-        for p, c in zip(payloads, planned.cleared, strict=True)
-    ]
-    decisions = planned.values[planned.decision_field]
-    authorities = planned.values[planned.authority_field]
-    note_texts: dict[int, str] = {}  # by note object: the chunk keeps every note alive
-
-    def notes_json(notes: list[dict[str, str]]) -> str:
-        if not notes:
-            return "[]"
-        texts = []
-        for note in notes:
-            text = note_texts.get(id(note))
-            if text is None:
-                text = note_texts[id(note)] = canonical_json(note)
-            texts.append(text)
-        return f"[{', '.join(texts)}]"
-
-    now, logical = bind.time(utcnow()), bind.time(planned.logical_date)
-    inserts, updates = [], []
-    problems = planned.problems
-    for i, notes in enumerate(planned.notes):
-        decision, authority = decisions[i], authorities[i]
-        values = (
-            planned.record_ids[i],
-            planned.department,
-            planned.kind,
-            planned.source_keys[i],
-            str(decision)[:200] if decision else None,
-            str(authority)[:64] if authority else None,
-            payloads[i],
-            planned.fingerprints[i],
-            content_hashes[i],
-            notes_json(notes),
-            canonical_json(problems[i]) if i in problems else "[]",
-            bind.flag(planned.cleared[i]),
-            bind.time(planned.updated_at[i]),
-            logical,
-            now,
-        )
-        if planned.update[i]:
-            updates.append(values)
-        else:
-            inserts.append((*values, logical, now, bind.flag(False)))
-    return inserts, updates
+    shared = planned.constants
+    if planned.inserts:
+        first = {
+            "first_extracted_for": shared["last_extracted_for"],
+            "created_at": shared["updated_at"],
+            "late": False,
+        }
+        _executemany(conn, True, shared | first, planned.inserts)
+    _executemany(conn, False, shared, planned.updates)
 
 
 class _Binder:
-    """Values as the staging dialect stores them, prepared once per value instead of by
-    SQLAlchemy's per-row type processing (which cost more than the insert itself)."""
+    """Values as the staging dialect stores them, prepared column-wise or once per chunk
+    instead of by SQLAlchemy's per-row type processing (which cost more than the insert)."""
 
     def __init__(self, dialect: sa.Dialect) -> None:
+        self.dialect = dialect
         self._time = staged_record.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         self._flag = staged_record.c.public_cleared.type.dialect_impl(dialect).bind_processor(
             dialect
@@ -405,18 +429,29 @@ class _Binder:
     def time(self, value: datetime) -> Any:
         return self._time(value) if self._time else value
 
+    def times(self, values: pl.Series) -> pl.Series:
+        """`time` of each value: SQLite keeps SQLAlchemy's text form (a test holds the two
+        equal), other stores take the datetimes."""
+        if self._time is None:
+            return values
+        return values.dt.strftime(_SQLITE_DATETIME)
+
     def flag(self, value: bool) -> Any:
         return self._flag(value) if self._flag else value
 
+    def literal(self, value: Any) -> str:
+        """A value in storage form written into SQL (a chunk's constant columns)."""
+        return str(
+            sa.literal(value).compile(dialect=self.dialect, compile_kwargs={"literal_binds": True})
+        )
 
-# The same table without column types: parameters arrive already in storage form (JSON
-# text, dialect timestamps), so nothing is converted twice. Each chunk's rows are tuples
-# in these orders.
-_UNTYPED = sa.table("staged_record", *(sa.column(c.name) for c in staged_record.columns))
-_UPDATED_COLUMNS = (
+
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"  # SQLAlchemy's SQLite DATETIME storage format
+
+# Per record, the values that vary; a chunk's constants (department, kind, run times)
+# are written into the statement once instead of bound in every row.
+_VARYING_COLUMNS = (
     "record_id",
-    "department",
-    "kind",
     "source_key",
     "business_key",
     "authority_code",
@@ -427,63 +462,58 @@ _UPDATED_COLUMNS = (
     "problems",
     "public_cleared",
     "source_updated_at",
-    "last_extracted_for",
-    "updated_at",
-)
-_INSERTED_COLUMNS = (*_UPDATED_COLUMNS, "first_extracted_for", "created_at", "late")
-_INSERT = _UNTYPED.insert()
-_UPDATE_PARAMETERS = ("b_record_id", *_UPDATED_COLUMNS[1:])
-_UPDATE = (
-    _UNTYPED.update()
-    .where(_UNTYPED.c.record_id == sa.bindparam("b_record_id"))
-    .values({c: sa.bindparam(c) for c in _UPDATED_COLUMNS[1:]} | {"deleted_at": sa.null()})
 )
 
 
 def _executemany(
-    conn: Connection, statement: sa.Insert | sa.Update, names: tuple[str, ...], rows: list[tuple]
+    conn: Connection, inserting: bool, constants: dict[str, Any], rows: list[tuple]
 ) -> None:
-    """One executemany of `rows` (tuples of the parameters `names`), without SQLAlchemy's
-    per-row parameter handling where the driver allows: on SQLite the statement's SQL goes
-    to the driver as it is; on psycopg2, its page-wise helpers (`execute_values`: many
-    rows per INSERT; `execute_batch`: many UPDATEs per round trip) take the tuples."""
+    """One executemany of `rows` (tuples of `_VARYING_COLUMNS`), with `constants` (column
+    → value in storage form) in the SQL: new records (`inserting`) or changed ones (by
+    record id; deleted_at cleared). Plain driver SQL: on SQLite one executemany, on
+    psycopg2 its page-wise helpers (many rows per INSERT, many UPDATEs per round trip)."""
     if not rows:
         return
-    if conn.dialect.positional:
-        compiled = statement.compile(dialect=conn.dialect, column_keys=list(names))
-        where = {name: i for i, name in enumerate(names)}
-        order = [where[name] for name in compiled.positiontup]
-        if order == list(range(len(names))):
-            conn.exec_driver_sql(str(compiled), rows)
-        else:
-            pick = itemgetter(*order)
-            conn.exec_driver_sql(str(compiled), [pick(r) for r in rows])
-    elif conn.dialect.driver == "psycopg2":
+    bind = _Binder(conn.dialect)
+    literals = {column: bind.literal(value) for column, value in constants.items()}
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    if inserting:
+        columns = ", ".join((*_VARYING_COLUMNS, *literals))
+        values = ", ".join([mark] * len(_VARYING_COLUMNS) + list(literals.values()))
+        sql = f"INSERT INTO staged_record ({columns}) VALUES ({values})"
+    else:  # the record id (first) goes last, to the WHERE
+        assignments = ", ".join(
+            [f"{name} = {mark}" for name in _VARYING_COLUMNS[1:]]
+            + [f"{name} = {value}" for name, value in literals.items()]
+        )
+        sql = f"UPDATE staged_record SET {assignments}, deleted_at = NULL WHERE record_id = {mark}"
+        rows = [(*r[1:], r[0]) for r in rows]
+    if conn.dialect.driver == "psycopg2":
         from psycopg2.extras import execute_batch, execute_values
 
         cursor = conn.connection.dbapi_connection.cursor()
-        table = statement.table.name
-        if isinstance(statement, sa.Insert):
-            sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES %s"
-            execute_values(cursor, sql, rows, page_size=1000)
-        else:  # the record id (first) goes last, to the WHERE
-            assignments = ", ".join(f"{name} = %s" for name in names[1:])
-            sql = f"UPDATE {table} SET {assignments}, deleted_at = NULL WHERE record_id = %s"
-            execute_batch(cursor, sql, [(*r[1:], r[0]) for r in rows], page_size=500)
+        if inserting:
+            head, _, template = sql.partition(" VALUES ")
+            execute_values(cursor, f"{head} VALUES %s", rows, template=template, page_size=1000)
+        else:
+            execute_batch(cursor, sql, rows, page_size=500)
         cursor.close()
     else:
-        conn.execute(statement, [dict(zip(names, r, strict=True)) for r in rows])
+        conn.exec_driver_sql(sql, rows)
 
 
 def stored_fingerprints(conn: Connection, record_ids: Sequence[str]) -> dict[str, str]:
-    """raw_hash of the staged records among `record_ids` (primary-key look-ups)."""
+    """raw_hash of the staged records among `record_ids` (primary-key look-ups; plain
+    driver SQL, as SQLAlchemy's expanding IN cost more than the look-up itself)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     found: dict[str, str] = {}
     for start in range(0, len(record_ids), _IN_BATCH):
+        batch = tuple(record_ids[start : start + _IN_BATCH])
         found.update(
-            conn.execute(
-                sa.select(staged_record.c.record_id, staged_record.c.raw_hash).where(
-                    staged_record.c.record_id.in_(record_ids[start : start + _IN_BATCH])
-                )
+            conn.exec_driver_sql(
+                "SELECT record_id, raw_hash FROM staged_record "
+                f"WHERE record_id IN ({', '.join([mark] * len(batch))})",
+                batch,
             ).all()
         )
     return found
@@ -501,52 +531,43 @@ def _source_chunks(chunks: Iterator, dept: Department, kind: Kind) -> Iterator:
             raise source_error(dept, kind, "source query failed", exc) from exc
 
 
-# Chunks after the first are committed by a writer process (see staging/writer.py) while
-# the next is read and prepared; False keeps every write in this process.
-WRITER_PROCESS = True
+# Chunks after the first are committed by a writer thread (see staging/writer.py) while
+# the next is read and prepared; False keeps every write in the caller's thread.
+WRITER_THREAD = True
 
 
 def _writer_for(store: Engine) -> StagingWriter | None:
-    """A writer process on the same store, where a second process can reach it (not an
+    """A writer thread on the same store, where a second connection can reach it (not an
     in-memory SQLite database)."""
     url = store.url
     in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-    if not WRITER_PROCESS or in_memory:
+    if not WRITER_THREAD or in_memory:
         return None
-    try:
-        return StagingWriter(url.render_as_string(hide_password=False), write_chunk)
-    except (AssertionError, OSError) as exc:  # e.g. inside a daemonic worker process
-        log.warning("no staging writer process (%s); staging every chunk in this one", exc)
-        return None
+    return StagingWriter(store, write_chunk)
 
 
 def stage_rows(
     dept: Department,
     kind: Kind,
-    source: Engine,
+    frames: Iterator[pl.DataFrame],
     store: Engine,
-    query: sa.TextClause,
-    params: dict[str, Any],
     normaliser: Normaliser,
     logical_date: datetime,
     result: ExtractResult,
 ) -> datetime | None:
-    """Stream `query` from the source into staging, chunk by chunk (one transaction each);
+    """Stage the source's chunks (`frames`: see source_frames.py), one transaction each;
     counts go to `result`. Returns the newest update time seen, once every chunk is
     committed.
 
     The first chunk is staged here; later ones (a large pull) are planned here and
-    committed by a writer process, one chunk behind, in order."""
-    stager: _ChunkStager | None = None
+    committed by a writer thread, one chunk behind, in order."""
+    stager = _ChunkStager(dept, kind, normaliser, logical_date, _Binder(store.dialect))
     newest: datetime | None = None
     writer: StagingWriter | None = None
     uncommitted: dict[int, dict[str, str]] = {}  # chunk number → fingerprints it writes
-    chunks = stream_rows(source, query, params, dept.chunk_size)
     try:
-        for chunk_no, (names, rows) in enumerate(_source_chunks(chunks, dept, kind), start=1):
-            if stager is None:
-                stager = _ChunkStager(dept, kind, names, normaliser, logical_date)
-            if chunk_no == 2:  # a pull of more than one chunk: commit from a writer process
+        for chunk_no, rows in enumerate(_source_chunks(frames, dept, kind), start=1):
+            if chunk_no == 2:  # a pull of more than one chunk: commit from a writer thread
                 writer = _writer_for(store)
             with collector_paused():
                 if writer is None:
@@ -563,14 +584,14 @@ def stage_rows(
                         uncommitted[writer.submit(planned)] = planned.written
             if planned.newest is not None and (newest is None or planned.newest > newest):
                 newest = planned.newest
-            result.fetched += len(rows)
+            result.fetched += rows.height
             log.info(
                 "department %s %s: chunk %d %s (%d rows; %d so far: %d new, %d changed)",
                 dept.code,
                 kind.value,
                 chunk_no,
                 "staged" if writer is None else "sent to the writer",
-                len(rows),
+                rows.height,
                 result.fetched,
                 result.new,
                 result.changed,
@@ -578,7 +599,7 @@ def stage_rows(
         if writer is not None:
             writer.finish()  # every chunk committed before the caller moves the watermark
     finally:
-        chunks.close()  # a staging failure must not leave the source cursor open
+        frames.close()  # a staging failure must not leave the source cursor open
         if writer is not None:
             writer.close()
     return newest
@@ -630,7 +651,8 @@ def extract(
         mark,
     )
     query, params = window_query(select_sql, window, source.dialect.name)
-    newest = stage_rows(dept, kind, source, store, query, params, normaliser, logical_date, result)
+    frames = window_frames(dept, kind, source, query, params)
+    newest = stage_rows(dept, kind, frames, store, normaliser, logical_date, result)
     if newest is not None:
         with store.begin() as conn:
             advance_watermark(conn, dept.code, kind, newest)

@@ -5,10 +5,10 @@ No guessing: trimming, full-width to half-width, upper-casing codes, date format
 department's configured code mappings are applied and recorded; anything else is left as
 the department wrote it and reported as a problem.
 
-Extraction normalises a chunk column by column (`normalise_columns`): each field has a
-cheap check that accepts a value already in canonical form (most of them) and hands every
-other value to the full per-value path, which is also what `normalise` runs. One
-definition of each rule; the fast checks only decide when there is nothing to do.
+This module is the full per-value path, one definition of each rule. Extraction
+normalises whole chunks with `normalise_frame`: compiled checks accept the values already
+in canonical form (most of them) and hand every other value to the resolvers here; the
+fast checks only ever decide that there is nothing to do.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -54,15 +54,6 @@ class NormalisedRecord:
     payload: dict[str, Any]
     notes: list[dict[str, str]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-
-
-@dataclass
-class NormalisedChunk:
-    """Rows normalised column-wise: each field's values (fields in canonical order), and
-    per row a record holding its notes and problems (its payload left empty)."""
-
-    values: dict[str, list[Any]]
-    records: list[NormalisedRecord]
 
 
 def display_value(f: Field, value: object) -> str | None:
@@ -134,43 +125,32 @@ class Normaliser:
         self.mappings = mappings or {}
         self.settings = settings
         self._mapping_notes: dict[tuple[str, str], dict[str, str]] = {}
-        self._shared_note_json: dict[int, str] = {}
-        self._plan = [(f, self._fast_path(f), self._resolver(f)) for f in self.fields]
+        self._mapping_note_json: dict[int, str] = {}  # by id: the notes live as long
+        # Per field, the full per-value path (with a short cut for mapped codes).
+        self.resolvers = {f.code: self._resolver(f) for f in self.fields}
 
     def normalise(self, row: Mapping[str, Any]) -> NormalisedRecord:
-        return self.normalise_columns({f.code: (row.get(f.code),) for f in self.fields}, 1)[0]
-
-    def normalise_columns(
-        self, columns: Mapping[str, Sequence[Any]], count: int
-    ) -> list[NormalisedRecord]:
-        """`count` rows given column-wise (field code → values); a field without a column
-        is null in every row. Same result as `normalise` on each row."""
-        chunk = self.normalise_chunk(columns, count)
-        codes = list(chunk.values)
-        for record, values in zip(
-            chunk.records, zip(*chunk.values.values(), strict=True), strict=True
-        ):
-            record.payload = dict(zip(codes, values, strict=True))
-        return chunk.records
-
-    def normalise_chunk(self, columns: Mapping[str, Sequence[Any]], count: int) -> NormalisedChunk:
-        """Like `normalise_columns`, but the payloads stay columns: extraction encodes them
-        column by column and never needs a dict per row."""
-        out = [NormalisedRecord(payload={}) for _ in range(count)]
-        values_by_field: dict[str, list[Any]] = {}
-        for f, fast, resolve in self._plan:
-            raw_values = columns.get(f.code)
-            if raw_values is None:
-                raw_values = (None,) * count
-            values = fast(raw_values)
-            i = _next_full(values, 0)
-            while i >= 0:
-                values[i] = resolve(raw_values[i], out[i])
-                i = _next_full(values, i + 1)
-            values_by_field[f.code] = values
+        """One row (canonical field code → the department's value) by the full path."""
+        out = NormalisedRecord(payload={})
+        for f in self.fields:
+            out.payload[f.code] = self.resolvers[f.code](row.get(f.code), out)
         if self.kind is Kind.PENALTY and self.settings is not None:
-            self._fill_publicity_end(values_by_field, out)
-        return NormalisedChunk(values_by_field, out)
+            payload = out.payload
+            if not payload["CF_GSJZQ"] and payload["CF_JDRQ"]:
+                payload["CF_GSJZQ"], note = self.publicity_end(
+                    payload["CF_JDRQ"], payload["CF_CFLB"]
+                )
+                out.notes.append(note)
+        return out
+
+    def publicity_end(self, decided: str, categories: str | None) -> tuple[str, dict[str, str]]:
+        """CF_GSJZQ for a penalty whose source left it empty, computed from the configured
+        periods, and the note saying so."""
+        assert self.settings is not None
+        computed = publicity_end(
+            date.fromisoformat(decided), (categories or "").split(";"), self.settings
+        ).isoformat()
+        return computed, {"field": "CF_GSJZQ", "change": f"来源未填，按处罚类别计算为{computed}"}
 
     def _checked(self, f: Field, raw: object, out: NormalisedRecord) -> Any:
         try:
@@ -180,50 +160,6 @@ class Normaliser:
                 Problem(f.code, "VALUE_UNREADABLE", f"{f.label}无法识别", display_value(f, raw))
             )
             return None
-
-    def _fast_path(self, f: Field) -> Callable[[Sequence[Any]], list[Any]]:
-        """Per field: values already canonical pass as they are; `_FULL` marks the rest.
-
-        Each check accepts only what `_field` would return unchanged, without a note or a
-        problem: stripped text, upper-case ASCII codes, ISO dates, finite numbers, and
-        codes the department's mappings do not mention."""
-        table = self.mappings.get(f.code) or {}
-        if f.type is FieldType.TEXT:
-            return lambda col: [
-                (v.strip() or None) if type(v) is str else (_FULL if v is not None else None)
-                for v in col
-            ]
-        if f.type in (FieldType.USCC, FieldType.PERSONAL_ID, FieldType.LEGACY_CODE):
-            return lambda col: [
-                v
-                if type(v) is str and v.isascii() and v.strip() is v and v and v.upper() == v
-                else (_FULL if v is not None else None)
-                for v in col
-            ]
-        if f.type is FieldType.DATE:
-            return lambda col: [_iso_date_or_full(v) for v in col]
-        if f.type is FieldType.AMOUNT:
-            return lambda col: [_finite_float_or_full(v) for v in col]
-        if f.type in (FieldType.ENUM, FieldType.MULTI_ENUM):
-            multi = f.type is FieldType.MULTI_ENUM
-            return lambda col: [
-                v
-                if type(v) is str
-                and v.strip() is v
-                and v
-                and v not in table
-                and not (multi and _MULTI_SEPARATORS.search(v))
-                else (_FULL if v is not None else None)
-                for v in col
-            ]
-        if f.type is FieldType.STATUS:
-            return lambda col: [
-                _STATUS_BY_LABEL.get(v, v)
-                if type(v) is str and v.strip() is v and v and v not in table
-                else (_FULL if v is not None else "0")
-                for v in col
-            ]
-        return lambda col: [_FULL] * len(col)
 
     def _resolver(self, f: Field) -> Callable[[object, NormalisedRecord], Any]:
         """How a value the fast check refused is normalised: the full path, with a short cut
@@ -238,27 +174,11 @@ class Normaliser:
                 code = raw.strip()
                 mapped = table.get(code) if code else None
                 if mapped and not (multi and _MULTI_SEPARATORS.search(code)):
-                    out.notes.append(self._mapping_note(f, code))
+                    out.notes.append(self.mapping_note(f, code))
                     return _STATUS_BY_LABEL.get(mapped, mapped) if status else mapped
             return self._checked(f, raw, out)
 
         return resolve
-
-    def _fill_publicity_end(
-        self, values: dict[str, list[Any]], out: list[NormalisedRecord]
-    ) -> None:
-        """CF_GSJZQ left empty at the source: computed from the configured periods."""
-        ends, decided_dates, categories = values["CF_GSJZQ"], values["CF_JDRQ"], values["CF_CFLB"]
-        for i, (end, decided) in enumerate(zip(ends, decided_dates, strict=True)):
-            if end or not decided:
-                continue
-            computed = publicity_end(
-                date.fromisoformat(decided), (categories[i] or "").split(";"), self.settings
-            ).isoformat()
-            ends[i] = computed
-            out[i].notes.append(
-                {"field": "CF_GSJZQ", "change": f"来源未填，按处罚类别计算为{computed}"}
-            )
 
     def _field(self, f: Field, raw: object, out: NormalisedRecord) -> Any:
         if f.type is FieldType.DATE:
@@ -285,26 +205,22 @@ class Normaliser:
     def _mapped(self, f: Field, text: str, out: NormalisedRecord) -> str:
         table = self.mappings.get(f.code)
         if table and text in table:
-            out.notes.append(self._mapping_note(f, text))
+            out.notes.append(self.mapping_note(f, text))
             return table[text]
         return text
 
-    def _mapping_note(self, f: Field, text: str) -> dict[str, str]:
+    def mapping_note(self, f: Field, text: str) -> dict[str, str]:
         note = self._mapping_notes.get((f.code, text))
         if note is None:  # one note per configured code, shared: notes are never edited
             mapped = self.mappings[f.code][text]
             note = {"field": f.code, "change": f"本单位代码“{text}”映射为“{mapped}”"}
             self._mapping_notes[(f.code, text)] = note
-            self._shared_note_json[id(note)] = canonical_json(note)
+            self._mapping_note_json[id(note)] = canonical_json(note)
         return note
 
-    def notes_json(self, notes: list[dict[str, str]]) -> str:
-        """`canonical_json(notes)`, with the text of the shared mapping notes made once
-        (they live as long as this normaliser, so their ids are theirs)."""
-        if not notes:
-            return "[]"
-        shared = self._shared_note_json
-        return f"[{', '.join(shared.get(id(n)) or canonical_json(n) for n in notes)}]"
+    def note_json(self, note: dict[str, str]) -> str:
+        """`canonical_json(note)`, made once for each shared mapping note."""
+        return self._mapping_note_json.get(id(note)) or canonical_json(note)
 
     def _date(self, f: Field, raw: object, out: NormalisedRecord) -> str | None:
         if _text(raw) is None and not isinstance(raw, date):
@@ -341,71 +257,21 @@ class Normaliser:
         return text
 
 
-_FULL = object()  # a fast check's answer: this value needs the full per-value path
-
-
-def _next_full(values: list[Any], start: int) -> int:
-    try:
-        return values.index(_FULL, start)  # a C scan: most columns have none
-    except ValueError:
-        return -1
-
-
-def _iso_date_or_full(value: object) -> object:
-    if value is None:
-        return None
-    if type(value) is date:
-        return value.isoformat()
-    if type(value) is datetime:
-        return value.date().isoformat()
-    if type(value) is str and len(value) == 10:
-        try:
-            if date.fromisoformat(value).isoformat() == value:
-                return value
-        except ValueError:
-            pass
-    return _FULL
-
-
-def _finite_float_or_full(value: object) -> object:
-    if value is None:
-        return None
-    if type(value) not in (Decimal, float, int):
-        return _FULL
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (OverflowError, ValueError):  # a huge int, a signalling NaN
-        return _FULL
-    return number if math.isfinite(number) else _FULL
-
-
-def _make_canonical_encoder(sort_keys: bool = True) -> Callable[[object], str]:
+def _make_canonical_encoder() -> Callable[[object], str]:
     """json.dumps(value, sort_keys=True, ensure_ascii=False, default=str), minus the
     per-call set-up of the encoder (a third of its cost on a 30-field record)."""
     c_make_encoder = getattr(_json_encoder, "c_make_encoder", None)
     if c_make_encoder is None:  # no C accelerator: the plain encoder, same output
-        return json.JSONEncoder(sort_keys=sort_keys, ensure_ascii=False, default=str).encode
+        return json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
     encode = c_make_encoder(
-        None, str, _json_encoder.encode_basestring, None, ": ", ", ", sort_keys, False, True
+        None, str, _json_encoder.encode_basestring, None, ": ", ", ", True, False, True
     )
     return lambda value: "".join(encode(value, 0))
 
 
 canonical_json = _make_canonical_encoder()
-# For dicts whose keys were inserted in sorted order: the same text without sorting.
-_presorted_json = _make_canonical_encoder(sort_keys=False)
-
-
-def canonical_json_rows(columns: Mapping[str, Sequence[Any]]) -> list[str]:
-    """`canonical_json` of one object per row, the objects given column-wise (key →
-    values, every object having every key): the same text, cheaper. Each row's dict is
-    built with its keys already in sorted order, so the encoder need not sort them."""
-    keys = sorted(columns)
-    encode = _presorted_json
-    return [
-        encode(dict(zip(keys, values, strict=True)))
-        for values in zip(*(columns[k] for k in keys), strict=True)
-    ]
+# One JSON string, quotes included, as `canonical_json` writes it.
+json_string = _json_encoder.encode_basestring
 
 
 def stable_hash(value: object) -> str:

@@ -43,6 +43,7 @@ from credit_sync.extraction import (
 )
 from credit_sync.normalise import Normaliser, stable_hash
 from credit_sync.schema import SOURCE_KEY, STATUS_REVOKED, Kind, key_fields, record_id
+from credit_sync.source_frames import driver_frames
 from credit_sync.staging.store import utcnow
 from credit_sync.staging.tables import staged_record
 
@@ -155,7 +156,8 @@ def _restore(
     )
     for start in range(0, len(keys), _BATCH):
         params: dict[str, Any] = {"keys": keys[start : start + _BATCH]}
-        stage_rows(dept, kind, source, store, query, params, normaliser, logical_date, result)
+        frames = driver_frames(source, query, params, dept.chunk_size)
+        stage_rows(dept, kind, frames, store, normaliser, logical_date, result)
     return result.changed + result.new
 
 

@@ -1,22 +1,27 @@
-"""Committing staged chunks in a second process, so that writing one chunk overlaps
-reading and preparing the next.
+"""Committing staged chunks in a writer thread, so that writing one chunk overlaps reading
+and preparing the next.
 
-A staging write is mostly the database's own work (SQLite's B-trees and WAL file,
-PostgreSQL's round trips) and Python work of its own (binding every parameter). In a
-thread it would fight the preparing thread for the GIL at every row; in a process of its
-own it runs on the second core. Chunks are committed in the order they were submitted,
-each in one transaction, exactly as they would be in-process; the caller learns which
-are committed (`committed`) and waits for all of them (`finish`) before it moves a
-watermark.
+Preparing a chunk is mostly compiled work that releases the GIL (the source reader's
+decoding, Polars' normalisation and JSON writing), and so is most of a write: the SQLite
+library inserts and commits without the GIL, psycopg2 waits on the network without it.
+A thread therefore runs on the second core without copying the chunk anywhere (an
+earlier writer process spent as long pickling each chunk as writing it), and it is safe
+where a forked process is not (Polars' thread pool does not survive a fork).
+
+Chunks are committed in the order they were submitted, each in one transaction on the
+writer's own connection, exactly as they would be in the caller's thread; the caller
+learns which are committed (`committed`) and waits for all of them (`finish`) before it
+moves a watermark.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import pickle
+import queue
+import threading
 from collections.abc import Callable
-from multiprocessing.connection import Connection as Pipe
 from typing import Any
+
+from sqlalchemy.engine import Engine
 
 # A write: the staging connection (in a transaction) and the submitted arguments.
 Write = Callable[..., None]
@@ -25,100 +30,89 @@ _DONE = None
 
 
 class StagingWriteError(RuntimeError):
-    """A chunk could not be committed by the writer process (the message says why)."""
-
-
-def _serve(url: str, write: Write, pipe: Pipe) -> None:
-    """The child: commit each chunk received, answer with its number or the failure."""
-    from credit_sync.gc_pause import collector_paused
-    from credit_sync.staging.store import new_engine
-
-    engine = new_engine(url)
-    try:
-        with collector_paused():
-            while (message := pipe.recv()) is not _DONE:
-                number, args = message
-                try:
-                    with engine.begin() as conn:
-                        write(conn, *args)
-                except Exception as exc:  # reported to the parent, which raises it
-                    pipe.send(("failed", number, _portable(exc)))
-                    return
-                pipe.send(("committed", number, None))
-    finally:
-        engine.dispose()
-        pipe.close()
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """The exception itself when it survives pickling, else its text."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:
-        return StagingWriteError(f"{type(exc).__name__}: {exc}")
+    """The staging writer stopped without committing a chunk (the message says why)."""
 
 
 class StagingWriter:
-    """A child process committing `write(conn, *args)` per submitted chunk, in order.
+    """A thread committing `write(conn, *args)` per submitted chunk, in order.
 
-    At most one chunk is being committed while the next one is sent: `submit` blocks
-    until the child takes the chunk, so memory stays a few chunks however long the run.
+    At most one chunk waits while another is being committed: `submit` blocks until the
+    writer takes the waiting one, so memory stays a few chunks however long the run. A
+    failed write stops the writer; the caller gets the write's own exception from its
+    next `submit`, `committed` or `finish`.
     """
 
-    def __init__(self, url: str, write: Write) -> None:
-        # fork: the child starts at once and imports nothing again; it opens its own
-        # engine and never touches the parent's connections.
-        context = multiprocessing.get_context("fork")
-        self._pipe, child_pipe = context.Pipe()
-        self._process = context.Process(
-            target=_serve, args=(url, write, child_pipe), name="credit-sync-staging-writer"
-        )
-        self._process.daemon = True  # never outlives the task
-        self._process.start()
-        child_pipe.close()
+    def __init__(self, engine: Engine, write: Write) -> None:
+        self._engine, self._write = engine, write
+        self._chunks: queue.Queue[tuple[int, tuple[Any, ...]] | None] = queue.Queue(maxsize=1)
+        self._lock = threading.Lock()
         self._submitted = 0
         self._committed = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._serve, name="credit-sync-staging-writer", daemon=True
+        )
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while (message := self._chunks.get()) is not _DONE:
+            number, args = message
+            try:
+                with self._engine.begin() as conn:
+                    self._write(conn, *args)
+            except BaseException as exc:  # handed to the caller, which raises it
+                with self._lock:
+                    self._error = exc
+                return
+            with self._lock:
+                self._committed = number
 
     def submit(self, *args: Any) -> int:
-        """Send one chunk to be committed; returns its number (1, 2, ...)."""
+        """Hand one chunk over to be committed; returns its number (1, 2, ...)."""
+        self._raise_failure()
         self._submitted += 1
-        try:
-            self._pipe.send((self._submitted, args))
-        except (BrokenPipeError, ConnectionResetError):
-            self._receive(block=True)  # the child stopped: raise what it reported
-            raise StagingWriteError("the staging writer stopped") from None
-        return self._submitted
+        while True:
+            try:
+                self._chunks.put((self._submitted, args), timeout=0.5)
+                return self._submitted
+            except queue.Full:
+                self._raise_failure()  # a writer that failed takes nothing more
 
     def committed(self) -> int:
         """How many chunks are committed so far (all of 1..n), without waiting."""
-        self._receive(block=False)
-        return self._committed
+        self._raise_failure()
+        with self._lock:
+            return self._committed
 
     def finish(self) -> None:
-        """Wait until every submitted chunk is committed, then stop the child."""
-        while self._committed < self._submitted:
-            self._receive(block=True)
-        self._pipe.send(_DONE)
-        self._process.join()
+        """Wait until every submitted chunk is committed, then stop the thread."""
+        self._stop()
+        self._raise_failure()
+        if self._committed < self._submitted:
+            raise StagingWriteError(
+                f"the staging writer ended after committing {self._committed} of "
+                f"{self._submitted} chunks"
+            )
 
     def close(self) -> None:
-        """Stop the child whatever state it is in (after `finish`, or on a failure)."""
-        if self._process.is_alive():
-            self._process.terminate()
-        self._process.join()
-        self._pipe.close()
+        """Stop the thread whatever state it is in (after `finish`, or on a failure).
+        A chunk being written is finished or rolled back, never left half-written."""
+        self._stop()
 
-    def _receive(self, block: bool) -> None:
-        while block or self._pipe.poll():
+    def _stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        while True:
             try:
-                state, number, error = self._pipe.recv()
-            except EOFError:
-                raise StagingWriteError(
-                    f"the staging writer (pid {self._process.pid}) ended without committing "
-                    f"chunk {self._committed + 1} (exit code {self._process.exitcode})"
-                ) from None
-            if state == "failed":
-                raise error
-            self._committed = number
-            block = False
+                self._chunks.put(_DONE, timeout=0.5)
+                break
+            except queue.Full:
+                if not self._thread.is_alive():
+                    return
+        self._thread.join()
+
+    def _raise_failure(self) -> None:
+        with self._lock:
+            error = self._error
+        if error is not None:
+            raise error
