@@ -283,8 +283,8 @@ class _ChunkStager:
 
     def _fingerprints(self, frame: pl.DataFrame) -> list[str]:
         """What the source sent (canonical columns + publication flag), hashed: a change
-        at the source changes it. Each value as text (NULL as a marker no text is),
-        joined with the unit separator, hashed by Polars with two seeds (128 bits).
+        at the source changes it. Polars hashes each row's values (their types and
+        nulls included) with two seeds: 128 bits.
 
         Only ever compared with the fingerprint the previous pull stored, to skip
         normalising unchanged rows: Polars' hash may differ in another Polars version,
@@ -293,23 +293,17 @@ class _ChunkStager:
         names = sorted(c for c in frame.columns if c in self.known) + (
             [PUBLIC_CLEARED] if PUBLIC_CLEARED in frame.columns else []
         )
-        texts = [
-            text_column(frame[name], repr_objects=True).fill_null(_NULL_TEXT) for name in names
-        ]
-        joined = (
-            pl.concat_str([pl.lit(t) for t in texts], separator="\x1f") if texts else pl.lit("")
+        # Columns of Python objects (mixed types) as text; every other type as it is.
+        columns = frame.select(
+            text_column(frame[name], repr_objects=True)
+            if frame[name].dtype in (pl.Object, pl.Null)
+            else frame[name]
+            for name in names
         )
-        return (
-            pl.select(
-                pl.concat_str(
-                    joined.hash(seed=_SEEDS[0]).cast(pl.String),
-                    pl.lit("-"),
-                    joined.hash(seed=_SEEDS[1]).cast(pl.String),
-                )
-            )
-            .to_series()
-            .to_list()
-        )
+        if not columns.width:
+            columns = pl.DataFrame({"none": pl.repeat("", frame.height, eager=True)})
+        first, second = (columns.hash_rows(seed=seed).cast(pl.String) for seed in _SEEDS)
+        return (first + "-" + second).to_list()
 
     def _render(self, todo: pl.DataFrame) -> pl.DataFrame:
         """The staged_record values of a chunk's new and changed records that vary by
@@ -361,7 +355,6 @@ class _ChunkStager:
 _KEY, _RECORD_ID, _UPDATED, _FINGERPRINT = "__key", "__record_id", "__updated", "__fingerprint"
 _INTERNAL = [_KEY, _RECORD_ID, _UPDATED, _FINGERPRINT]
 _SEEDS = (0x63726564, 0x73796E63)  # fixed: fingerprints are compared across runs
-_NULL_TEXT = "\0None"  # a NULL's text in a fingerprint (no source text starts with NUL)
 
 
 def sha256_hex(text: pl.Expr) -> list[str]:
