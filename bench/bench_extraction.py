@@ -4,8 +4,8 @@ rows read in the same run (PostgreSQL `COPY ... TO STDOUT` into a null sink; Mar
 plain fetch with MySQL Connector/Python, the driver a `mysql` connection uses, and with
 PyMySQL's `SSCursor`).
 
-Every scenario runs in its own child process, so its peak RSS (VmHWM) is its own; the
-staging writer process that extraction starts for a large pull is reported beside it. The
+Every scenario runs in its own child process, so its peak RSS (VmHWM) is its own (the
+staging writer is a thread of that process), and so is its CPU time. The
 source rows are generated once, deterministically, and kept in a `credit_sync_bench`
 database on each server; a marker table records how many rows of which dataset version
 are there, so later runs start measuring at once.
@@ -298,6 +298,11 @@ def ensure_mariadb_source(rows: int) -> str:
 # --- scenarios, each in a child process ------------------------------------------------
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _peak_rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -439,10 +444,8 @@ def scenario(name: str, rows: int, workdir: Path) -> dict:
         "rows_per_s": round(done / seconds),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "rss_after_imports_mb": round(baseline, 1),
-        # the staging writer process (a child of this one), if the scenario started one
-        "writer_peak_rss_mb": round(
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
-        ),
+        # CPU time of the whole scenario (both threads, imports included), per row
+        "cpu_us_per_row": round(_cpu_seconds() / max(done, 1) * 1e6, 1),
     }
 
 
@@ -531,12 +534,12 @@ def run(quick: bool = False) -> dict:
         f"load average before {load_before}, after {load_after}",
         "",
         f"{'scenario':<38}{'rows':>10}{'seconds':>9}{'rows/s':>9}{'peak RSS MB':>13}"
-        f"{'writer RSS MB':>15}",
+        f"{'CPU µs/row':>12}",
     ]
     for r in results:
         lines.append(
             f"{labels[r['scenario']]:<38}{r['rows']:>10}{r['seconds']:>9}"
-            f"{r['rows_per_s']:>9}{r['peak_rss_mb']:>13}{r['writer_peak_rss_mb'] or '—':>15}"
+            f"{r['rows_per_s']:>9}{r['peak_rss_mb']:>13}{r['cpu_us_per_row']:>12}"
         )
     verdicts = []
     by = {(r["scenario"], r["rows"]): r for r in results}

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from credit_sync.config import Department, Settings
 from credit_sync.gc_pause import collector_paused
 from credit_sync.normalise import Normaliser, canonical_json
-from credit_sync.normalise_frame import normalise_frame, payload_json
+from credit_sync.normalise_frame import normalise_frame, nulls, payload_json
 from credit_sync.schema import (
     PUBLIC_CLEARED,
     SOURCE_KEY,
@@ -252,12 +252,12 @@ class _ChunkStager:
         keys = (
             text_column(frame[SOURCE_KEY])
             if SOURCE_KEY in frame.columns
-            else pl.Series([None] * height, dtype=pl.String)
+            else nulls(height, pl.String)
         )
         updated = (
             _update_times(frame[SOURCE_UPDATED_AT])
             if SOURCE_UPDATED_AT in frame.columns
-            else pl.Series([None] * height, dtype=pl.Datetime("us"))
+            else nulls(height, pl.Datetime("us"))
         )
         frame = frame.with_columns(
             keys.alias(_KEY), (self.id_prefix + keys).alias(_RECORD_ID), updated.alias(_UPDATED)

@@ -65,7 +65,7 @@ def normalise_frame(normaliser: Normaliser, frame: pl.DataFrame) -> NormalisedFr
     notes: list[pl.Series] = []
     problems: dict[int, list[dict[str, Any]]] = {}
     for f in normaliser.fields:
-        column = frame[f.code] if f.code in frame.columns else pl.Series(f.code, [None] * height)
+        column = frame[f.code] if f.code in frame.columns else pl.repeat(None, height, dtype=pl.Null, eager=True).alias(f.code)
         value, note = _normalise_column(normaliser, f, column, problems)
         values.append(value.alias(f.code))
         if note is not None:
@@ -85,6 +85,11 @@ def normalise_frame(normaliser: Normaliser, frame: pl.DataFrame) -> NormalisedFr
     return NormalisedFrame(normalised, notes_json.alias("notes"), problems)
 
 
+def nulls(height: int, dtype: pl.DataType) -> pl.Series:
+    """A column of `height` nulls."""
+    return pl.repeat(None, height, dtype=dtype, eager=True)
+
+
 def _normalise_column(
     normaliser: Normaliser,
     f: Field,
@@ -102,7 +107,7 @@ def _normalise_column(
         notes = (
             column.cast(pl.String)
             .replace_strict(note_text, default=None, return_dtype=pl.String)
-            .zip_with(mapped, pl.Series([None] * len(column), dtype=pl.String))
+            .zip_with(mapped, nulls(len(column), pl.String))
         )
     # The rest: not null at the source, not accepted above. STATUS has no nulls left.
     rest = fast.is_null() & column.is_not_null() if f.type is not FieldType.STATUS else None
@@ -114,7 +119,7 @@ def _normalise_column(
         values = values.scatter(positions, pl.Series(resolved, dtype=output_type))
         if any(t is not None for t in texts):
             if notes is None:
-                notes = pl.Series([None] * len(column), dtype=pl.String)
+                notes = nulls(len(column), pl.String)
             notes = notes.scatter(positions, pl.Series(texts, dtype=pl.String))
     return values, notes
 
@@ -161,7 +166,7 @@ def _fast_values(
     Each check accepts only what the resolver would return unchanged with no note or
     problem, or, for `mapped` rows, exactly the resolver's mapped value."""
     dtype = column.dtype
-    nulls = pl.Series([None] * len(column), dtype=pl.String)
+    none = nulls(len(column), pl.String)
     if f.type is FieldType.DATE:
         if dtype == pl.Date or dtype == pl.Datetime:
             return column.dt.to_string("%Y-%m-%d") if dtype == pl.Date else (
@@ -170,8 +175,8 @@ def _fast_values(
         if dtype == pl.String:
             iso = column.str.to_date("%Y-%m-%d", strict=False).dt.to_string("%Y-%m-%d")
             ok = (iso == column) & ~column.str.starts_with("0000")
-            return column.zip_with(ok.fill_null(False), nulls), None
-        return nulls, None
+            return column.zip_with(ok.fill_null(False), none), None
+        return none, None
     if f.type is FieldType.AMOUNT:
         if dtype == pl.Decimal:  # exact text, then one correctly rounded conversion
             number = column.cast(pl.String).cast(pl.Float64)
@@ -182,15 +187,18 @@ def _fast_values(
         return number.zip_with(number.is_finite().fill_null(False), number.clear(len(number))), None
     if dtype != pl.String:
         if f.type is FieldType.STATUS:  # blank means 正常
-            return nulls.fill_null("0").zip_with(column.is_null(), nulls), None
-        return nulls, None
-    length = column.str.len_bytes()
-    stripped = (column.str.strip_chars(WHITESPACE).str.len_bytes() == length) & (length > 0)
+            return none.fill_null("0").zip_with(column.is_null(), none), None
+        return none, None
+    # No whitespace at either end (first and last character only: text can be long).
+    edges = list(WHITESPACE)
+    stripped = ~(column.str.head(1).is_in(edges) | column.str.tail(1).is_in(edges)) & (
+        column.str.len_bytes() > 0
+    )
     if f.type is FieldType.TEXT:
-        return column.zip_with(stripped.fill_null(False), nulls), None
+        return column.zip_with(stripped.fill_null(False), none), None
     if f.type in _CODE_TYPES:
         ok = column.str.contains(_CANONICAL_CODE)
-        return column.zip_with(ok.fill_null(False), nulls), None
+        return column.zip_with(ok.fill_null(False), none), None
     # ENUM, MULTI_ENUM, STATUS: as written, or translated by the department's mapping.
     multi, status = f.type is FieldType.MULTI_ENUM, f.type is FieldType.STATUS
     single = ~column.str.contains(_MULTI_SEPARATOR) if multi else None
@@ -201,7 +209,7 @@ def _fast_values(
     value = column
     if status:
         value = column.replace(_STATUS_BY_LABEL)
-    fast = value.zip_with(plain.fill_null(False), nulls)
+    fast = value.zip_with(plain.fill_null(False), none)
     mapped = None
     if known is not None:
         mapped = stripped & known
@@ -214,7 +222,7 @@ def _fast_values(
         translated = column.replace_strict(target, default=None, return_dtype=pl.String)
         fast = translated.zip_with(mapped, fast)
     if status:
-        fast = fast.zip_with(column.is_not_null(), nulls.fill_null("0"))
+        fast = fast.zip_with(column.is_not_null(), none.fill_null("0"))
     return fast, mapped
 
 
@@ -233,7 +241,7 @@ def _fill_publicity_end(
         computed.append(end)
         texts.append(canonical_json(note))
     ends = values["CF_GSJZQ"].scatter(missing, pl.Series(computed, dtype=pl.String))
-    notes = pl.Series([None] * values.height, dtype=pl.String).scatter(
+    notes = nulls(values.height, pl.String).scatter(
         missing, pl.Series(texts, dtype=pl.String)
     )
     return values.with_columns(ends), notes
