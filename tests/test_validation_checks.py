@@ -8,6 +8,8 @@ from collections import Counter
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from credit_sync import validation
@@ -47,6 +49,28 @@ def _check(rows: list[dict[str, Any]], settings: Settings | None = None, **kw: A
 
 def _by_row(checked: Checked, rule: str) -> dict[int, validation.Failure]:
     return {int(f.record_id.rsplit("/", 1)[1]): f for f in checked.failures if f.rule == rule}
+
+
+# --- the frame of the payloads -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("columns", [["CF_WSH", "CF_NR_FK", "CF_ZT"], ["CF_NR_FK"], []])
+def test_record_frame_holds_the_payload_values_as_staged(columns: list[str]) -> None:
+    rows = _staged([penalty_row(0, CF_NR_FK=0.2), penalty_row(1, CF_ZT="  ", CF_NR_FK=None)])
+    frame = validation.record_frame(rows, columns)
+    assert list(frame.columns) == columns and len(frame) == 2
+    assert all(dtype == np.dtype(object) for dtype in frame.dtypes)
+    for i, row in enumerate(rows):
+        assert [frame[c].iloc[i] for c in columns] == [row["payload"][c] for c in columns]
+
+
+def test_record_frame_a_field_a_payload_lacks_is_missing_there() -> None:
+    rows = _staged([penalty_row(0), penalty_row(1)])
+    del rows[1]["payload"]["CF_ZT"]
+    frame = validation.record_frame(rows, ["CF_WSH", "CF_ZT"])
+    assert frame["CF_ZT"].iloc[0] == rows[0]["payload"]["CF_ZT"]
+    assert pd.isna(frame["CF_ZT"].iloc[1])
+    assert frame["CF_WSH"].tolist() == [r["payload"]["CF_WSH"] for r in rows]
 
 
 # --- amounts entered in 元 ------------------------------------------------------------------
