@@ -73,6 +73,23 @@ def test_record_frame_a_field_a_payload_lacks_is_missing_there() -> None:
     assert frame["CF_WSH"].tolist() == [r["payload"]["CF_WSH"] for r in rows]
 
 
+def test_same_field_and_rule_keep_each_expectations_message() -> None:
+    # Failures are explained once per distinct value: the two conditional rules on the
+    # credit code share field, rule and value (missing), not their messages.
+    shop = {"CF_XDR_LB": "个体工商户", "CF_XDR_ZJLX": None, "CF_XDR_ZJHM": None}
+    company = {**shop, "CF_XDR_LB": "法人及非法人组织", "CF_FRDB": "李四"}
+    company |= {"CF_FR_ZJLX": "身份证", "CF_FR_ZJHM": "620422198503151233"}
+    checked = _check([penalty_row(0, **company), penalty_row(1, **shop), penalty_row(2, **shop)])
+    found = {
+        int(f.record_id.rsplit("/", 1)[1]): f.message
+        for f in checked.failures
+        if f.field == "CF_XDR_SHXYM"
+    }
+    assert set(found) == {0, 1, 2}
+    assert "法人及非法人组织" in found[0] and "个体工商户" in found[1]
+    assert found[1] == found[2]
+
+
 # --- amounts entered in 元 ------------------------------------------------------------------
 
 

@@ -43,7 +43,14 @@ from credit_sync.deadlines import is_working_day, working_days_between
 from credit_sync.delivery.outbox import RecordVersion, enqueue
 from credit_sync.gc_pause import collector_paused
 from credit_sync.normalise import display_value, parse_date
-from credit_sync.schema import STATUS_REVOKED, FieldType, Kind, field_map, key_fields
+from credit_sync.schema import (
+    STATUS_REVOKED,
+    Field,
+    FieldType,
+    Kind,
+    field_map,
+    key_fields,
+)
 from credit_sync.staging.store import utcnow
 from credit_sync.staging.tables import staged_record, validation_failure, validation_run
 
@@ -143,16 +150,32 @@ def suite_failures(
     fmap = field_map(kind)
     result = validate_frame(frame, suite, run_name=run_name, reference_date=today)
     failures = []
+    # Failing values repeat (missing ones, a wrong code copied from record to record): each
+    # distinct one is explained once. Only str and None: 1, 1.0 and True are equal keys.
+    explained: dict[tuple[str, str, str, str | None], tuple[str, str, str | None]] = {}
     for f in result.failures:
-        row = rows[f.row]
-        spec = fmap.get(f.field)
-        rule, message = f.rule, f.message
-        problem = code_problem(spec.type, f.value, today) if spec else None
-        if problem is not None and spec is not None:
-            rule, message = problem.rule, f"{spec.label}：{problem.message}"
-        value = display_value(spec, f.value) if spec else str(f.value)
-        failures.append(Failure(row["record_id"], f.field, rule, f.severity, message, value))
+        plain = f.value is None or type(f.value) is str
+        key = (f.field, f.rule, f.message, f.value) if plain else None
+        hit = explained.get(key) if key is not None else None
+        if hit is None:
+            hit = _explained(fmap.get(f.field), f.rule, f.message, f.value, today)
+            if key is not None:
+                explained[key] = hit
+        rule, message, value = hit
+        failures.append(
+            Failure(rows[f.row]["record_id"], f.field, rule, f.severity, message, value)
+        )
     return failures, result
+
+
+def _explained(
+    spec: Field | None, rule: str, message: str, value: object, today: date
+) -> tuple[str, str, str | None]:
+    """A GX failure's rule, message and shown value, with code problems made exact."""
+    problem = code_problem(spec.type, value, today) if spec else None
+    if problem is not None and spec is not None:
+        rule, message = problem.rule, f"{spec.label}：{problem.message}"
+    return rule, message, display_value(spec, value) if spec else str(value)
 
 
 def _problem_failures(rows: Sequence[dict]) -> list[Failure]:
