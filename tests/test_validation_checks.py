@@ -8,6 +8,8 @@ from collections import Counter
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from credit_sync import validation
@@ -47,6 +49,45 @@ def _check(rows: list[dict[str, Any]], settings: Settings | None = None, **kw: A
 
 def _by_row(checked: Checked, rule: str) -> dict[int, validation.Failure]:
     return {int(f.record_id.rsplit("/", 1)[1]): f for f in checked.failures if f.rule == rule}
+
+
+# --- the frame of the payloads -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("columns", [["CF_WSH", "CF_NR_FK", "CF_ZT"], ["CF_NR_FK"], []])
+def test_record_frame_holds_the_payload_values_as_staged(columns: list[str]) -> None:
+    rows = _staged([penalty_row(0, CF_NR_FK=0.2), penalty_row(1, CF_ZT="  ", CF_NR_FK=None)])
+    frame = validation.record_frame(rows, columns)
+    assert list(frame.columns) == columns and len(frame) == 2
+    assert all(dtype == np.dtype(object) for dtype in frame.dtypes)
+    for i, row in enumerate(rows):
+        assert [frame[c].iloc[i] for c in columns] == [row["payload"][c] for c in columns]
+
+
+def test_record_frame_a_field_a_payload_lacks_is_missing_there() -> None:
+    rows = _staged([penalty_row(0), penalty_row(1)])
+    del rows[1]["payload"]["CF_ZT"]
+    frame = validation.record_frame(rows, ["CF_WSH", "CF_ZT"])
+    assert frame["CF_ZT"].iloc[0] == rows[0]["payload"]["CF_ZT"]
+    assert pd.isna(frame["CF_ZT"].iloc[1])
+    assert frame["CF_WSH"].tolist() == [r["payload"]["CF_WSH"] for r in rows]
+
+
+def test_same_field_and_rule_keep_each_expectations_message() -> None:
+    # Failures are explained once per distinct value: the two conditional rules on the
+    # credit code share field, rule and value (missing), not their messages.
+    shop = {"CF_XDR_LB": "个体工商户", "CF_XDR_ZJLX": None, "CF_XDR_ZJHM": None}
+    company = {**shop, "CF_XDR_LB": "法人及非法人组织", "CF_FRDB": "李四"}
+    company |= {"CF_FR_ZJLX": "身份证", "CF_FR_ZJHM": "620422198503151233"}
+    checked = _check([penalty_row(0, **company), penalty_row(1, **shop), penalty_row(2, **shop)])
+    found = {
+        int(f.record_id.rsplit("/", 1)[1]): f.message
+        for f in checked.failures
+        if f.field == "CF_XDR_SHXYM"
+    }
+    assert set(found) == {0, 1, 2}
+    assert "法人及非法人组织" in found[0] and "个体工商户" in found[1]
+    assert found[1] == found[2]
 
 
 # --- amounts entered in 元 ------------------------------------------------------------------

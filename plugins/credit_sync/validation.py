@@ -21,12 +21,13 @@ import os
 import re
 import traceback
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from itertools import accumulate
+from itertools import accumulate, chain
 from multiprocessing.connection import Connection as PipeEnd
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -42,7 +43,14 @@ from credit_sync.deadlines import is_working_day, working_days_between
 from credit_sync.delivery.outbox import RecordVersion, enqueue
 from credit_sync.gc_pause import collector_paused
 from credit_sync.normalise import display_value, parse_date
-from credit_sync.schema import STATUS_REVOKED, FieldType, Kind, field_map, key_fields
+from credit_sync.schema import (
+    STATUS_REVOKED,
+    Field,
+    FieldType,
+    Kind,
+    field_map,
+    key_fields,
+)
 from credit_sync.staging.store import utcnow
 from credit_sync.staging.tables import staged_record, validation_failure, validation_run
 
@@ -97,10 +105,24 @@ def code_problem(f_type: FieldType, value: Any, today: date) -> codes.CodeProble
 
 
 def record_frame(rows: Sequence[dict], columns: Sequence[str]) -> pd.DataFrame:
-    """The payloads as one object column per field in `columns`."""
-    # dtype=object: no per-column type inference (a third of the cost at 1M rows), and
-    # values stay exactly as staged for the failure list.
-    return pd.DataFrame([r["payload"] for r in rows], columns=list(columns), dtype=object)
+    """The payloads as one object column per field in `columns` (values as staged)."""
+    columns = list(columns)
+    payloads = [r["payload"] for r in rows]
+    try:
+        # One (rows, columns) array filled row by row in C, and the frame a view of it:
+        # each value is referenced once. pandas' list-of-dicts path references every value
+        # twice (a row-major array, then a copy into its column block); at a million rows
+        # each reference is a cache miss, and that copy was a third of the cost.
+        if len(columns) == 1:  # itemgetter of one key returns the value, not a tuple
+            flat: Iterable[Any] = map(itemgetter(columns[0]), payloads)
+        else:
+            flat = chain.from_iterable(map(itemgetter(*columns), payloads))
+        values = np.fromiter(flat, dtype=object, count=len(payloads) * len(columns))
+    except (KeyError, TypeError):  # a payload without some field: missing there (NaN)
+        return pd.DataFrame(payloads, columns=columns, dtype=object)
+    return pd.DataFrame(
+        values.reshape(len(payloads), len(columns)), columns=columns, dtype=object, copy=False
+    )
 
 
 def _columns_checked(kind: Kind, suite: ExpectationSuite) -> list[str]:
@@ -128,16 +150,32 @@ def suite_failures(
     fmap = field_map(kind)
     result = validate_frame(frame, suite, run_name=run_name, reference_date=today)
     failures = []
+    # Failing values repeat (missing ones, a wrong code copied from record to record): each
+    # distinct one is explained once. Only str and None: 1, 1.0 and True are equal keys.
+    explained: dict[tuple[str, str, str, str | None], tuple[str, str, str | None]] = {}
     for f in result.failures:
-        row = rows[f.row]
-        spec = fmap.get(f.field)
-        rule, message = f.rule, f.message
-        problem = code_problem(spec.type, f.value, today) if spec else None
-        if problem is not None and spec is not None:
-            rule, message = problem.rule, f"{spec.label}：{problem.message}"
-        value = display_value(spec, f.value) if spec else str(f.value)
-        failures.append(Failure(row["record_id"], f.field, rule, f.severity, message, value))
+        plain = f.value is None or type(f.value) is str
+        key = (f.field, f.rule, f.message, f.value) if plain else None
+        hit = explained.get(key) if key is not None else None
+        if hit is None:
+            hit = _explained(fmap.get(f.field), f.rule, f.message, f.value, today)
+            if key is not None:
+                explained[key] = hit
+        rule, message, value = hit
+        failures.append(
+            Failure(rows[f.row]["record_id"], f.field, rule, f.severity, message, value)
+        )
     return failures, result
+
+
+def _explained(
+    spec: Field | None, rule: str, message: str, value: object, today: date
+) -> tuple[str, str, str | None]:
+    """A GX failure's rule, message and shown value, with code problems made exact."""
+    problem = code_problem(spec.type, value, today) if spec else None
+    if problem is not None and spec is not None:
+        rule, message = problem.rule, f"{spec.label}：{problem.message}"
+    return rule, message, display_value(spec, value) if spec else str(value)
 
 
 def _problem_failures(rows: Sequence[dict]) -> list[Failure]:
@@ -316,9 +354,11 @@ def _wan(amount: float) -> str:
     return f"{amount:.6f}".rstrip("0").rstrip(".")
 
 
-# Records validated per chunk by validate_pending: GX's fixed cost (~0.75 s a chunk, its
-# expectation graph) against the memory of the decoded payloads (~5 kB a record).
-CHUNK_SIZE = 50_000
+# Records validated per chunk by validate_pending: GX's fixed cost (~0.5 s a chunk, its
+# expectation graph) against the memory of the decoded payloads (~4.5 kB a record, so
+# ~450 MB; checking adds little). Measured: 47k rec/s at 50,000, 73-79k at 100,000,
+# 90-96k at 200,000 (docs/benchmarks.md).
+CHUNK_SIZE = 100_000
 
 
 # --- every rule that needs no staged history, in worker processes for large chunks -------

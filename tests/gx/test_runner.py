@@ -596,6 +596,51 @@ def test_other_gx_expectations_and_query_conditions_work(tmp_path: Path) -> None
     }
 
 
+@pytest.mark.parametrize("stray", [None, 7], ids=["all text", "with None and an int"])
+def test_distinct_text_blank_is_missing(tmp_path: Path, stray: object) -> None:
+    # Distinct values (no categorical) take a one-pass path when every value is a str:
+    # blanks must still be missing there, and the general path must agree with it.
+    path = _write_suite(
+        tmp_path,
+        [
+            {
+                "type": "expect_column_value_lengths_to_be_between",
+                "kwargs": {"column": "WSH", "min_value": 3, "max_value": 20},
+                "meta": _meta("WSH_LENGTH"),
+            },
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "WSH"},
+                "meta": _meta("REQUIRED"),
+            },
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "MC"},
+                "meta": _meta("MC_REQUIRED"),
+            },
+        ],
+    )
+    n = 12_000  # more distinct values than the runner samples
+    wsh: list[object] = [f"会罚〔2024〕{i}号" for i in range(n)]
+    wsh[3], wsh[5], wsh[8] = "", " \u3000 ", "x"
+    mc: list[object] = [f"会宁县某某{i}商店" for i in range(n)]
+    mc[4], mc[9] = "\t", ""
+    if stray is not None:
+        wsh[n - 1], wsh[n - 2], mc[n - 1] = stray, None, None
+    frame = pd.DataFrame({"WSH": wsh, "MC": mc}, dtype=object)
+    result = validate_frame(frame, load_suite(path), run_name="t", reference_date=REF)
+    expected = {
+        (3, "REQUIRED"),
+        (5, "REQUIRED"),
+        (8, "WSH_LENGTH"),
+        (4, "MC_REQUIRED"),
+        (9, "MC_REQUIRED"),
+    }
+    if stray is not None:  # 7 is read as the text "7"
+        expected |= {(n - 1, "WSH_LENGTH"), (n - 2, "REQUIRED"), (n - 1, "MC_REQUIRED")}
+    assert {(f.row, f.rule) for f in result.failures} == expected
+
+
 def test_statistics(penalty_suite, penalty_row) -> None:
     frame = pd.DataFrame([penalty_row(), penalty_row(CF_ZT="9", CF_NR_FK=-1.0)])
     result = validate_frame(frame, penalty_suite, run_name="run-7", reference_date=REF)
