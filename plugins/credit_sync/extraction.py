@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from credit_sync.config import Department, Settings
-from credit_sync.gc_pause import collector_paused
+from credit_sync.memory import collector_paused, release_free_memory
 from credit_sync.normalise import Normaliser, canonical_json
 from credit_sync.normalise_frame import normalise_frame, nulls, payload_json
 from credit_sync.schema import (
@@ -45,9 +45,9 @@ from credit_sync.source_frames import (
     columnar_frames,
     columnar_url,
     driver_frames,
+    inline,
     naive_local,
     text_column,
-    window_literal,
 )
 from credit_sync.staging.store import utcnow
 from credit_sync.staging.tables import staged_record, watermark
@@ -111,9 +111,17 @@ def stored_watermark(conn: Connection, department: str, kind: Kind) -> datetime 
     ).scalar()
 
 
-def window_query(select_sql: str, window: Window, dialect: str) -> tuple[str, dict]:
+def window_query(
+    select_sql: str,
+    window: Window,
+    dialect: str,
+    *,
+    after: tuple[Any, Any] | None = None,
+    limit: int | None = None,
+) -> tuple[str, dict]:
     """The department's SELECT restricted to the window, ordered for chunking (SQL text
-    with :window_start/:window_end parameters, and their values)."""
+    with :window_start/:window_end parameters, and their values). `after` and `limit` cut
+    one page of it: the rows after (update time, source key) `after`, at most `limit`."""
     sql = select_sql.strip().rstrip(";")
     where = [f"src.{SOURCE_UPDATED_AT} <= :window_end"]
     params: dict[str, Any] = {"window_end": window.end}
@@ -123,27 +131,41 @@ def window_query(select_sql: str, window: Window, dialect: str) -> tuple[str, di
     if dialect == "sqlite":
         # SQLite keeps timestamps as text: compare with text of the same shape.
         params = {k: v.strftime("%Y-%m-%d %H:%M:%S") for k, v in params.items()}
+    if after is not None:
+        where.append(
+            f"(src.{SOURCE_UPDATED_AT} > :after_at OR "
+            f"(src.{SOURCE_UPDATED_AT} = :after_at AND src.{SOURCE_KEY} > :after_key))"
+        )
+        params["after_at"], params["after_key"] = after
     query = (
         f"SELECT * FROM ({sql}) src WHERE {' AND '.join(where)} "
         f"ORDER BY src.{SOURCE_UPDATED_AT}, src.{SOURCE_KEY}"
     )
+    if limit is not None:
+        query += f" LIMIT {int(limit)}"
     return query, params
 
 
+# Rows one columnar read may return. ConnectorX decodes a query as fast as it can into an
+# unbounded queue, so a window is read in pages (keyset: after the last row's update
+# time and key) to keep memory bounded by the page, not by the table. Each page runs the
+# department's SELECT again (a scan and a sort on the server): larger pages cost fewer
+# scans and more memory (about 1.3 kB a row of read-ahead).
+PAGE_ROWS = 100_000
+
+
 def window_frames(
-    dept: Department, kind: Kind, source: Engine, query: str, params: dict[str, datetime]
+    dept: Department, kind: Kind, source: Engine, select_sql: str, window: Window
 ) -> Iterator[pl.DataFrame]:
     """The window's rows in frames of `dept.chunk_size`: by the columnar reader where it
     serves the source (and the department has not asked for the driver), else by the
     driver. A columnar read that fails before its first chunk (a type it cannot decode,
-    an option it lacks) is done again by the driver, which names the cause if it too
-    fails."""
+    text it cannot read, a server it cannot reach) is done again by the driver, which
+    names the cause if it too fails."""
+    dialect = source.dialect.name
     url = columnar_url(source.url) if dept.reader == "auto" else None
     if url is not None:
-        literal = query
-        for name, value in params.items():
-            literal = literal.replace(f":{name}", window_literal(value))
-        frames = columnar_frames(url, literal, dept.chunk_size, source.url.password)
+        frames = _columnar_pages(dept, source, url, select_sql, window)
         try:
             first = next(frames)
         except StopIteration:
@@ -160,7 +182,30 @@ def window_frames(
             yield first
             yield from frames
             return
+    query, params = window_query(select_sql, window, dialect)
     yield from driver_frames(source, sa.text(query), params, dept.chunk_size)
+
+
+def _columnar_pages(
+    dept: Department, source: Engine, url: str, select_sql: str, window: Window
+) -> Iterator[pl.DataFrame]:
+    """The window read by ConnectorX, one page (`PAGE_ROWS`, whole chunks) at a time."""
+    page = max(1, PAGE_ROWS // dept.chunk_size) * dept.chunk_size
+    after: tuple[Any, Any] | None = None
+    while True:
+        query, params = window_query(
+            select_sql, window, source.dialect.name, after=after, limit=page
+        )
+        rows, last = 0, None
+        for frame in columnar_frames(
+            url, inline(query, params, source.dialect), dept.chunk_size, source.url.password
+        ):
+            rows += frame.height
+            last = frame
+            yield frame
+        if rows < page or last is None:
+            return
+        after = (last[SOURCE_UPDATED_AT][-1], last[SOURCE_KEY][-1])
 
 
 # What reading a department's database can raise: the driver's errors, and text that is
@@ -575,6 +620,7 @@ def stage_rows(
                         planned = stager.plan(conn, rows, result, _merged(uncommitted))
                     if planned.record_ids:
                         uncommitted[writer.submit(planned)] = planned.written
+            release_free_memory()
             if planned.newest is not None and (newest is None or planned.newest > newest):
                 newest = planned.newest
             result.fetched += rows.height
@@ -643,8 +689,7 @@ def extract(
         window.end,
         mark,
     )
-    query, params = window_query(select_sql, window, source.dialect.name)
-    frames = window_frames(dept, kind, source, query, params)
+    frames = window_frames(dept, kind, source, select_sql, window)
     newest = stage_rows(dept, kind, frames, store, normaliser, logical_date, result)
     if newest is not None:
         with store.begin() as conn:

@@ -65,7 +65,11 @@ def normalise_frame(normaliser: Normaliser, frame: pl.DataFrame) -> NormalisedFr
     notes: list[pl.Series] = []
     problems: dict[int, list[dict[str, Any]]] = {}
     for f in normaliser.fields:
-        column = frame[f.code] if f.code in frame.columns else pl.repeat(None, height, dtype=pl.Null, eager=True).alias(f.code)
+        column = (
+            frame[f.code]
+            if f.code in frame.columns
+            else pl.repeat(None, height, dtype=pl.Null, eager=True).alias(f.code)
+        )
         value, note = _normalise_column(normaliser, f, column, problems)
         values.append(value.alias(f.code))
         if note is not None:
@@ -241,9 +245,7 @@ def _fill_publicity_end(
         computed.append(end)
         texts.append(canonical_json(note))
     ends = values["CF_GSJZQ"].scatter(missing, pl.Series(computed, dtype=pl.String))
-    notes = nulls(values.height, pl.String).scatter(
-        missing, pl.Series(texts, dtype=pl.String)
-    )
+    notes = nulls(values.height, pl.String).scatter(missing, pl.Series(texts, dtype=pl.String))
     return values.with_columns(ends), notes
 
 

@@ -90,9 +90,15 @@ def _series(name: str, values: list[Any]) -> pl.Series:
 _EXACT = {str, int, float, bool, date, datetime, bytes}
 
 
-def window_literal(value: datetime) -> str:
-    """A window bound written into the query (ConnectorX takes no parameters)."""
-    return f"'{value.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+def inline(query: str, params: dict[str, Any], dialect: sa.Dialect) -> str:
+    """`query` with its :name parameters written in as literals of `dialect` (ConnectorX
+    takes no parameters; the values are window bounds and a page's last key)."""
+    for name in sorted(params, key=len, reverse=True):  # :after_at before :after
+        literal = sa.literal(params[name]).compile(
+            dialect=dialect, compile_kwargs={"literal_binds": True}
+        )
+        query = query.replace(f":{name}", str(literal))
+    return query
 
 
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
@@ -131,14 +137,12 @@ def columnar_frames(
             protocol=None,
             partition_query=None,
             pre_execution_queries=None,
-            batch_size=chunk_size,
+            batch_size=min(chunk_size, _BATCH_ROWS),
         )
         names, _ = batches.schema_ptr()
-        while True:
-            try:
-                batch = next(batches)
-            except StopIteration:
-                return
+        pending: list[pl.DataFrame] = []
+        rows = 0
+        for batch in batches:
             columns = batch.to_ptrs()
             frame = pl.DataFrame(
                 [
@@ -148,7 +152,13 @@ def columnar_frames(
             )
             del batch, columns
             if frame.height:
-                yield _canonical(frame)
+                pending.append(frame)
+                rows += frame.height
+            if rows >= chunk_size:
+                yield _canonical(pl.concat(pending, rechunk=True))
+                pending, rows = [], 0
+        if pending:
+            yield _canonical(pl.concat(pending, rechunk=True))
     except BaseException as exc:
         # ConnectorX reports a failure as an exception or as a Rust panic (PanicException
         # derives from BaseException); an interrupt or the generator's close is no failure.
@@ -165,6 +175,10 @@ def _reader_message(exc: BaseException) -> str:
         return quoted.group(1).replace('\\"', '"')
     return (text.splitlines() or [type(exc).__name__])[0][:500]
 
+
+# ConnectorX reads a few batches ahead of the consumer: small batches keep that buffer
+# small (memory flat whatever the table's size); they are joined into chunks here.
+_BATCH_ROWS = 4000
 
 _capsule = ctypes.pythonapi.PyCapsule_New
 _capsule.restype = ctypes.py_object

@@ -41,7 +41,7 @@ from credit_sync import codes
 from credit_sync.config import Department, Settings, Target, expectations_dir
 from credit_sync.deadlines import is_working_day, working_days_between
 from credit_sync.delivery.outbox import RecordVersion, enqueue
-from credit_sync.gc_pause import collector_paused
+from credit_sync.memory import collector_paused
 from credit_sync.normalise import display_value, parse_date
 from credit_sync.schema import (
     STATUS_REVOKED,
