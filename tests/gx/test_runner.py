@@ -549,16 +549,20 @@ def test_a_broken_rule_raises_instead_of_passing(tmp_path: Path) -> None:
         validate_frame(pd.DataFrame({"A": [None]}), suite, run_name="t", reference_date=REF)
 
 
+def _wsh_length_rule() -> dict:
+    return {
+        "type": "expect_column_value_lengths_to_be_between",
+        "kwargs": {"column": "WSH", "min_value": 3, "max_value": 20},
+        "meta": _meta("WSH_LENGTH"),
+    }
+
+
 def test_other_gx_expectations_and_query_conditions_work(tmp_path: Path) -> None:
     # Rules beyond the shipped suites: built-ins that read the text, a pandas query string.
     path = _write_suite(
         tmp_path,
         [
-            {
-                "type": "expect_column_value_lengths_to_be_between",
-                "kwargs": {"column": "WSH", "min_value": 3, "max_value": 20},
-                "meta": _meta("WSH_LENGTH"),
-            },
+            _wsh_length_rule(),
             {
                 "type": "expect_column_values_to_match_regex",
                 "kwargs": {"column": "ZT", "regex": "^[0-3]$"},
@@ -603,11 +607,7 @@ def test_distinct_text_blank_is_missing(tmp_path: Path, stray: object) -> None:
     path = _write_suite(
         tmp_path,
         [
-            {
-                "type": "expect_column_value_lengths_to_be_between",
-                "kwargs": {"column": "WSH", "min_value": 3, "max_value": 20},
-                "meta": _meta("WSH_LENGTH"),
-            },
+            _wsh_length_rule(),
             {
                 "type": "expect_column_values_to_not_be_null",
                 "kwargs": {"column": "WSH"},
