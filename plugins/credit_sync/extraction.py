@@ -47,6 +47,7 @@ from credit_sync.source_frames import (
     driver_frames,
     inline,
     naive_local,
+    sql_literal,
     text_column,
 )
 from credit_sync.staging.store import utcnow
@@ -478,10 +479,8 @@ class _Binder:
         return self._flag(value) if self._flag else value
 
     def literal(self, value: Any) -> str:
-        """A value in storage form written into SQL (a chunk's constant columns)."""
-        return str(
-            sa.literal(value).compile(dialect=self.dialect, compile_kwargs={"literal_binds": True})
-        )
+        """A value written into SQL (a chunk's constant columns)."""
+        return sql_literal(value, self.dialect)
 
 
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"  # SQLAlchemy's SQLite DATETIME storage format

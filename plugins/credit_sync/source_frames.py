@@ -94,11 +94,16 @@ def inline(query: str, params: dict[str, Any], dialect: sa.Dialect) -> str:
     """`query` with its :name parameters written in as literals of `dialect` (ConnectorX
     takes no parameters; the values are window bounds and a page's last key)."""
     for name in sorted(params, key=len, reverse=True):  # :after_at before :after
-        literal = sa.literal(params[name]).compile(
-            dialect=dialect, compile_kwargs={"literal_binds": True}
-        )
-        query = query.replace(f":{name}", str(literal))
+        query = query.replace(f":{name}", sql_literal(params[name], dialect))
     return query
+
+
+def sql_literal(value: Any, dialect: sa.Dialect) -> str:
+    """`value` written as an SQL literal of `dialect` (quoted and escaped by SQLAlchemy)."""
+    # A datetime subclass (Airflow's pendulum times) is not looked up by its type.
+    kind = sa.DateTime(timezone=value.tzinfo is not None) if isinstance(value, datetime) else None
+    literal = sa.literal(value, type_=kind)
+    return str(literal.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
