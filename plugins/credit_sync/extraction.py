@@ -459,7 +459,6 @@ class _Binder:
     instead of by SQLAlchemy's per-row type processing (which cost more than the insert)."""
 
     def __init__(self, dialect: sa.Dialect) -> None:
-        self.dialect = dialect
         self._time = staged_record.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         self._flag = staged_record.c.public_cleared.type.dialect_impl(dialect).bind_processor(
             dialect
@@ -477,10 +476,6 @@ class _Binder:
 
     def flag(self, value: bool) -> Any:
         return self._flag(value) if self._flag else value
-
-    def literal(self, value: Any) -> str:
-        """A value written into SQL (a chunk's constant columns)."""
-        return sql_literal(value, self.dialect)
 
 
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"  # SQLAlchemy's SQLite DATETIME storage format
@@ -511,8 +506,7 @@ def _executemany(
     psycopg2 its page-wise helpers (many rows per INSERT, many UPDATEs per round trip)."""
     if not rows:
         return
-    bind = _Binder(conn.dialect)
-    literals = {column: bind.literal(value) for column, value in constants.items()}
+    literals = {column: sql_literal(value, conn.dialect) for column, value in constants.items()}
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     if inserting:
         columns = ", ".join((*_VARYING_COLUMNS, *literals))

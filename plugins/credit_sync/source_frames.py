@@ -124,8 +124,8 @@ class ColumnarReadError(RuntimeError):
 def columnar_frames(
     url: str, query: str, chunk_size: int, password: str | None = None
 ) -> Iterator[pl.DataFrame]:
-    """The query's rows as frames of up to `chunk_size` rows, through ConnectorX (which
-    reads ahead a bounded number of batches: memory stays a few chunks).
+    """The query's rows as frames of up to `chunk_size` rows, through ConnectorX. It
+    reads ahead without limit: callers bound memory by the query (extraction's pages).
 
     ConnectorX's Python wrapper hands record batches over through pyarrow, and pyarrow's
     libstdc++ TLS use stops MySQL Connector/Python's C extension from loading in the same
@@ -142,11 +142,9 @@ def columnar_frames(
             protocol=None,
             partition_query=None,
             pre_execution_queries=None,
-            batch_size=min(chunk_size, _BATCH_ROWS),
+            batch_size=chunk_size,
         )
         names, _ = batches.schema_ptr()
-        pending: list[pl.DataFrame] = []
-        rows = 0
         for batch in batches:
             columns = batch.to_ptrs()
             frame = pl.DataFrame(
@@ -157,13 +155,7 @@ def columnar_frames(
             )
             del batch, columns
             if frame.height:
-                pending.append(frame)
-                rows += frame.height
-            if rows >= chunk_size:
-                yield _canonical(pl.concat(pending, rechunk=True))
-                pending, rows = [], 0
-        if pending:
-            yield _canonical(pl.concat(pending, rechunk=True))
+                yield _canonical(frame)
     except BaseException as exc:
         # ConnectorX reports a failure as an exception or as a Rust panic (PanicException
         # derives from BaseException); an interrupt or the generator's close is no failure.
@@ -180,10 +172,6 @@ def _reader_message(exc: BaseException) -> str:
         return quoted.group(1).replace('\\"', '"')
     return (text.splitlines() or [type(exc).__name__])[0][:500]
 
-
-# ConnectorX reads a few batches ahead of the consumer: small batches keep that buffer
-# small (memory flat whatever the table's size); they are joined into chunks here.
-_BATCH_ROWS = 4000
 
 _capsule = ctypes.pythonapi.PyCapsule_New
 _capsule.restype = ctypes.py_object
