@@ -272,19 +272,24 @@ def test_a_failed_write_in_the_writer_thread_fails_the_extract_and_keeps_the_wat
 def test_pages_of_the_columnar_reader_lose_and_repeat_nothing(
     source: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The columnar reader reads a window in keyset pages (memory bounded by the page):
-    rows that share a timestamp across a page boundary are all staged, once. On SQLite
-    (driver reader) the same pull gives the same result."""
-    from credit_sync import extraction, source_frames
+    """The columnar reader (MariaDB) reads a window in keyset pages (memory bounded by the
+    page): rows that share a timestamp across a page boundary are all staged, once.
+    PostgreSQL's COPY reads it as one query; SQLite's driver too. All give the same."""
+    from credit_sync import extraction, source_copy, source_frames
 
-    read = []
-    real = source_frames.columnar_frames
+    pages, copies = [], []
+    real_pages, real_copy = source_frames.columnar_frames, source_copy.copy_frames
 
-    def spy(*args, **kwargs):
-        read.append(args[1])
-        return real(*args, **kwargs)
+    def spy_pages(*args, **kwargs):
+        pages.append(args[1])
+        return real_pages(*args, **kwargs)
 
-    monkeypatch.setattr(extraction, "columnar_frames", spy)
+    def spy_copy(*args, **kwargs):
+        copies.append(args[1])
+        return real_copy(*args, **kwargs)
+
+    monkeypatch.setattr(extraction, "columnar_frames", spy_pages)
+    monkeypatch.setattr(extraction, "copy_frames", spy_copy)
     monkeypatch.setattr(extraction, "PAGE_ROWS", 6)
     # 25 rows, four to a timestamp: every page boundary falls inside a group.
     _insert(source, [(*r[:5], T0.replace(minute=r[0] // 4)) for r in _many_rows(25)])
@@ -293,11 +298,14 @@ def test_pages_of_the_columnar_reader_lose_and_repeat_nothing(
     result = extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END)
     assert (result.fetched, result.new, result.skipped) == (25, 25, [])
     assert sorted(int(k) for k in _staged(store)) == list(range(1, 26))
-    if source.dialect.name == "sqlite":
-        assert read == []  # SQLite sources are read by the driver
+    if source.dialect.name == "mysql":
+        assert (len(pages), copies) == (5, [])  # pages of 6 rows (two chunks of 3): 6, 6, 6, 6, 1
+        assert all("LIMIT 6" in query for query in pages)
+    elif source.dialect.name == "postgresql":
+        assert (pages, len(copies)) == ([], 1)
+        assert "LIMIT" not in copies[0]
     else:
-        assert len(read) == 5  # pages of 6 rows (two chunks of 3): 6, 6, 6, 6, 1
-        assert all("LIMIT 6" in query for query in read)
+        assert (pages, copies) == ([], [])  # SQLite sources are read by the driver
 
 
 def open_store_at(tmp_path: Path) -> sa.Engine:
@@ -315,6 +323,7 @@ def test_a_department_can_ask_for_the_driver_reader(
         raise AssertionError("the columnar reader was used")
 
     monkeypatch.setattr(extraction, "columnar_frames", refuse)
+    monkeypatch.setattr(extraction, "copy_frames", refuse)
     _insert(source, _many_rows(5))
     dept = replace(_dept(tmp_path), reader="driver")
     result = extract(dept, Kind.PENALTY, source, open_store_at(tmp_path), logical_date=END,

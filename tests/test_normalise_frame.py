@@ -152,6 +152,28 @@ def test_frame_equals_full_path_on_text_columns(kind: Kind, data: st.DataObject)
     _compare(kind, rows)
 
 
+# Amounts as plain decimal text (PostgreSQL's numeric as COPY writes it): long digit
+# strings, negative zero, leading zeros, and beyond the float range.
+DECIMAL_TEXTS = st.one_of(
+    st.from_regex(r"-?[0-9]{1,25}(\.[0-9]{1,25})?", fullmatch=True),
+    st.decimals(allow_nan=False, allow_infinity=False).map(lambda d: format(d, "f")),
+    st.sampled_from(["-0", "-0.00", "0007.10", "1" + "0" * 400, "0." + "0" * 400 + "1"]),
+    st.none(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries({"CF_NR_FK": DECIMAL_TEXTS, "CF_NR_WFFF": DECIMAL_TEXTS}),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_amounts_as_decimal_text_equal_the_full_path(rows: list[dict]) -> None:
+    _compare(Kind.PENALTY, rows)
+
+
 def test_python_whitespace_is_the_compiled_checks_whitespace() -> None:
     """str.strip() and the frame checks agree on what whitespace is, code point by code
     point: a disagreement would let a value with an edge space pass as canonical."""

@@ -40,6 +40,7 @@ from credit_sync.schema import (
     key_fields,
     record_id,
 )
+from credit_sync.source_copy import copy_frames, copy_serves
 from credit_sync.source_frames import (
     ColumnarReadError,
     columnar_frames,
@@ -158,22 +159,26 @@ PAGE_ROWS = 100_000
 def window_frames(
     dept: Department, kind: Kind, source: Engine, select_sql: str, window: Window
 ) -> Iterator[pl.DataFrame]:
-    """The window's rows in frames of `dept.chunk_size`: by the columnar reader where it
-    serves the source (and the department has not asked for the driver), else by the
-    driver. A columnar read that fails before its first chunk (a type it cannot decode,
-    text it cannot read, a server it cannot reach) is done again by the driver, which
-    names the cause if it too fails."""
+    """The window's rows in frames of `dept.chunk_size`, by the fastest reader that serves
+    the source (unless the department asks for the driver): PostgreSQL's COPY, else the
+    columnar reader, else the driver. A COPY or columnar read that fails before its first
+    chunk (a type it cannot decode, text it cannot read) is done again by the driver,
+    which names the cause if it too fails."""
     dialect = source.dialect.name
-    url = columnar_url(source.url) if dept.reader == "auto" else None
-    if url is not None:
+    query, params = window_query(select_sql, window, dialect)
+    frames: Iterator[pl.DataFrame] | None = None
+    if dept.reader == "auto" and copy_serves(source):
+        frames = copy_frames(source, inline(query, params, source.dialect), dept.chunk_size)
+    elif dept.reader == "auto" and (url := columnar_url(source.url)) is not None:
         frames = _columnar_pages(dept, source, url, select_sql, window)
+    if frames is not None:
         try:
             first = next(frames)
         except StopIteration:
             return
         except ColumnarReadError as exc:
             log.warning(
-                "department %s %s: columnar reader failed before the first chunk (%s); "
+                "department %s %s: fast reader failed before the first chunk (%s); "
                 "reading with the driver",
                 dept.code,
                 kind.value,
@@ -183,7 +188,6 @@ def window_frames(
             yield first
             yield from frames
             return
-    query, params = window_query(select_sql, window, dialect)
     yield from driver_frames(source, sa.text(query), params, dept.chunk_size)
 
 

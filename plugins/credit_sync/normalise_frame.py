@@ -40,6 +40,7 @@ _CANONICAL_CODE = (
     r"^[\x00-\x08\x0e-\x1b!-`{-\x7f](?:[\x00-`{-\x7f]*[\x00-\x08\x0e-\x1b!-`{-\x7f])?$"
 )
 _MULTI_SEPARATOR = _MULTI_SEPARATORS.pattern
+_PLAIN_DECIMAL = r"^-?[0-9]+(?:\.[0-9]+)?$"
 # Floats Polars writes exactly as Python's repr does; others are written by repr.
 _REPR_SAFE_MIN, _REPR_SAFE_MAX = 1e-4, 1e16
 
@@ -186,6 +187,9 @@ def _fast_values(
             number = column.cast(pl.String).cast(pl.Float64)
         elif dtype.is_integer() or dtype.is_float():
             number = column.cast(pl.Float64)
+        elif dtype == pl.String:  # plain decimal text (PostgreSQL's numeric, as COPY writes it)
+            plain = column.str.contains(_PLAIN_DECIMAL).fill_null(False)
+            number = column.zip_with(plain, none).cast(pl.Float64)
         else:
             return pl.Series([None] * len(column), dtype=pl.Float64), None
         return number.zip_with(number.is_finite().fill_null(False), number.clear(len(number))), None
