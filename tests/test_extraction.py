@@ -349,3 +349,26 @@ def test_timestamps_written_column_wise_are_sqlalchemys_own(tmp_path: Path) -> N
     bind = _Binder(store.dialect)
     times = [datetime(2026, 11, 28, 5, 1, 2, 345), datetime(999, 1, 1), T0]
     assert bind.times(pl.Series(times)).to_list() == [bind.time(t) for t in times]
+
+
+def test_json_columns_bound_as_bytes_are_stored_as_text_in_sqlite(
+    source: sa.Engine, tmp_path: Path
+) -> None:
+    """SQLite staging receives the JSON columns as UTF-8 bytes cast in SQL: stored as text
+    (JSON functions and readers see text, never a blob), inserted and updated alike."""
+    _insert(source, _many_rows(4, party="会宁县“某”商店"))
+    store = open_store_at(tmp_path)
+    dept = _dept(tmp_path)
+    extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END)
+    with source.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE punish SET party = 'x', modified = :t WHERE id = 1"), {"t": T1}
+        )
+    assert extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END).changed == 1
+    with store.connect() as conn:
+        kinds = conn.exec_driver_sql(
+            "SELECT DISTINCT typeof(payload), typeof(notes), typeof(problems), json_valid(payload) "
+            "FROM staged_record"
+        ).all()
+    assert kinds == [("text", "text", "text", 1)]
+    assert _staged(store)["2"]["CF_XDR_MC"] == "会宁县“某”商店2"

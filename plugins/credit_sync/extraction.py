@@ -329,6 +329,8 @@ class _ChunkStager:
                     source_key,
                 )
             frame = frame.filter(~bad)
+        if frame[_RECORD_ID].is_unique().all():  # the usual case: no copy of the chunk
+            return frame
         return frame.unique(subset=_RECORD_ID, keep="last", maintain_order=True)
 
     def _fingerprints(self, frame: pl.DataFrame) -> list[str]:
@@ -389,11 +391,11 @@ class _ChunkStager:
                 "source_key": todo[_KEY].str.slice(0, 200),
                 "business_key": decision.cast(pl.String).str.slice(0, 200),
                 "authority_code": authority.cast(pl.String).str.slice(0, 64),
-                "payload": payloads,
+                "payload": bind.json_text(payloads),
                 "raw_hash": todo[_FINGERPRINT],
                 "content_hash": content_hashes,
-                "notes": normalised.notes_json,
-                "problems": problems,
+                "notes": bind.json_text(normalised.notes_json),
+                "problems": bind.json_text(problems),
                 "public_cleared": [bind.flag(c) for c in cleared],
                 "source_updated_at": bind.times(todo[_UPDATED]),
             },
@@ -463,6 +465,7 @@ class _Binder:
     instead of by SQLAlchemy's per-row type processing (which cost more than the insert)."""
 
     def __init__(self, dialect: sa.Dialect) -> None:
+        self.dialect = dialect
         self._time = staged_record.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         self._flag = staged_record.c.public_cleared.type.dialect_impl(dialect).bind_processor(
             dialect
@@ -480,6 +483,12 @@ class _Binder:
 
     def flag(self, value: bool) -> Any:
         return self._flag(value) if self._flag else value
+
+    def json_text(self, values: pl.Series) -> pl.Series:
+        """A JSON column's text: on SQLite its UTF-8 bytes, which the INSERT casts back to
+        text (`_JSON_COLUMNS`): a kilobyte of Chinese text bound as a Python str costs a
+        decode out of Polars and an encode into SQLite, and twice the memory."""
+        return values.cast(pl.Binary) if self.dialect.name == "sqlite" else values
 
 
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"  # SQLAlchemy's SQLite DATETIME storage format
@@ -499,6 +508,7 @@ _VARYING_COLUMNS = (
     "public_cleared",
     "source_updated_at",
 )
+_JSON_COLUMNS = {"payload", "notes", "problems"}
 
 
 def _executemany(
@@ -512,13 +522,18 @@ def _executemany(
         return
     literals = {column: sql_literal(value, conn.dialect) for column, value in constants.items()}
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    as_text = conn.dialect.name == "sqlite"  # JSON bound as UTF-8 bytes (`_Binder.json_text`)
+    marks = {
+        name: f"CAST({mark} AS TEXT)" if as_text and name in _JSON_COLUMNS else mark
+        for name in _VARYING_COLUMNS
+    }
     if inserting:
         columns = ", ".join((*_VARYING_COLUMNS, *literals))
-        values = ", ".join([mark] * len(_VARYING_COLUMNS) + list(literals.values()))
+        values = ", ".join([*marks.values(), *literals.values()])
         sql = f"INSERT INTO staged_record ({columns}) VALUES ({values})"
     else:  # the record id (first) goes last, to the WHERE
         assignments = ", ".join(
-            [f"{name} = {mark}" for name in _VARYING_COLUMNS[1:]]
+            [f"{name} = {marks[name]}" for name in _VARYING_COLUMNS[1:]]
             + [f"{name} = {value}" for name, value in literals.items()]
         )
         sql = f"UPDATE staged_record SET {assignments}, deleted_at = NULL WHERE record_id = {mark}"
