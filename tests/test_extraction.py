@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from credit_sync.config import Department, KindSource
 from credit_sync.extraction import ExtractionError, extract, stored_watermark
+from credit_sync.normalise import stable_hash
 from credit_sync.schema import Kind
 from credit_sync.staging.tables import staged_record
 
@@ -372,3 +373,10 @@ def test_json_columns_bound_as_bytes_are_stored_as_text_in_sqlite(
         ).all()
     assert kinds == [("text", "text", "text", 1)]
     assert _staged(store)["2"]["CF_XDR_MC"] == "会宁县“某”商店2"
+    with store.connect() as conn:  # the content hash, made at write time, is stable_hash's
+        rows = conn.execute(
+            sa.select(staged_record.c.payload, staged_record.c.public_cleared,
+                      staged_record.c.content_hash)
+        ).all()  # fmt: skip
+    assert len(rows) == 4
+    assert all(h == stable_hash([payload, cleared]) for payload, cleared, h in rows)

@@ -282,8 +282,8 @@ class _ChunkStager:
         planned.fingerprints = todo[_FINGERPRINT].to_list()
         update = pl.Series([rid in stored for rid in planned.record_ids], dtype=pl.Boolean)
         staged = self._render(todo)
-        planned.inserts = staged.filter(~update).rows()
-        planned.updates = staged.filter(update).rows()
+        planned.inserts = staged.filter(~update)
+        planned.updates = staged.filter(update)
         planned.constants = {
             "department": self.dept.code,
             "kind": self.kind.value,
@@ -359,7 +359,7 @@ class _ChunkStager:
 
     def _render(self, todo: pl.DataFrame) -> pl.DataFrame:
         """The staged_record values of a chunk's new and changed records that vary by
-        record (`_VARYING_COLUMNS`), as the staging dialect stores them."""
+        record (`_VARYING_COLUMNS`), all but the content hash (which `write_chunk` adds)."""
         normalised = normalise_frame(self.normaliser, todo.drop(_INTERNAL))
         values = normalised.values
         payloads = payload_json(values)
@@ -369,15 +369,6 @@ class _ChunkStager:
             if PUBLIC_CLEARED in todo.columns
             else [default] * todo.height
         )
-        # `[payload, cleared]` in canonical JSON: exactly what `stable_hash` would hash.
-        flag = pl.Series(cleared, dtype=pl.Boolean)
-        content_hashes = sha256_hex(
-            pl.concat_str(
-                pl.lit("["), pl.lit(payloads), pl.lit(", "),
-                pl.when(pl.lit(flag)).then(pl.lit("true")).otherwise(pl.lit("false")),
-                pl.lit("]"),
-            )
-        )  # fmt: skip
         problems = pl.Series(["[]"] * todo.height, dtype=pl.String)
         if normalised.problems:
             at = sorted(normalised.problems)
@@ -391,13 +382,13 @@ class _ChunkStager:
                 "source_key": todo[_KEY].str.slice(0, 200),
                 "business_key": decision.cast(pl.String).str.slice(0, 200),
                 "authority_code": authority.cast(pl.String).str.slice(0, 64),
-                "payload": bind.json_text(payloads),
+                "payload": payloads,
                 "raw_hash": todo[_FINGERPRINT],
-                "content_hash": content_hashes,
-                "notes": bind.json_text(normalised.notes_json),
-                "problems": bind.json_text(problems),
+                "notes": normalised.notes_json,
+                "problems": problems,
                 "public_cleared": [bind.flag(c) for c in cleared],
                 "source_updated_at": bind.times(todo[_UPDATED]),
+                _CLEARED: pl.Series(cleared, dtype=pl.Boolean),
             },
             strict=False,
         )
@@ -406,6 +397,7 @@ class _ChunkStager:
 # Columns a chunk's frame gains while it is planned.
 _KEY, _RECORD_ID, _UPDATED, _FINGERPRINT = "__key", "__record_id", "__updated", "__fingerprint"
 _INTERNAL = [_KEY, _RECORD_ID, _UPDATED, _FINGERPRINT]
+_CLEARED = "__cleared"  # a rendered chunk's publication flag, for its content hash
 _SEEDS = (0x63726564, 0x73796E63)  # fixed: fingerprints are compared across runs
 
 
@@ -413,6 +405,14 @@ def sha256_hex(text: pl.Expr) -> list[str]:
     """SHA-256 (hex) of each row's text, UTF-8: the bytes come straight out of Polars."""
     sha256 = hashlib.sha256
     return [sha256(b).hexdigest() for b in pl.select(text.cast(pl.Binary)).to_series().to_list()]
+
+
+def content_hashes(payloads: pl.Series, cleared: pl.Series) -> pl.Series:
+    """Each record's content hash: SHA-256 of `[payload, cleared]` in canonical JSON,
+    exactly what `stable_hash` would hash."""
+    flag = pl.when(pl.lit(cleared)).then(pl.lit("true")).otherwise(pl.lit("false"))
+    text = pl.concat_str(pl.lit("["), pl.lit(payloads), pl.lit(", "), flag, pl.lit("]"))
+    return pl.Series("content_hash", sha256_hex(text), dtype=pl.String)
 
 
 def _update_times(column: pl.Series) -> pl.Series:
@@ -434,10 +434,10 @@ class PlannedChunk:
     newest: datetime | None = None  # the newest update time among the chunk's rows
     record_ids: list[str] = field(default_factory=list)
     fingerprints: list[str] = field(default_factory=list)
-    # staged_record rows (`_VARYING_COLUMNS`): new records, changed ones; and the values
-    # every row of the chunk shares, by column
-    inserts: list[tuple] = field(default_factory=list)
-    updates: list[tuple] = field(default_factory=list)
+    # staged_record values (`_ChunkStager._render`): new records, changed ones; and the
+    # values every row of the chunk shares, by column
+    inserts: pl.DataFrame = field(default_factory=pl.DataFrame)
+    updates: pl.DataFrame = field(default_factory=pl.DataFrame)
     constants: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -448,16 +448,32 @@ class PlannedChunk:
 
 def write_chunk(conn: Connection, planned: PlannedChunk) -> None:
     """Write a planned chunk (in the caller's transaction): one executemany for the new
-    records, one for the changed ones."""
+    records, one for the changed ones. The content hashes and the parameter tuples are
+    made here, in the writer thread when there is one: off the thread that reads and
+    normalises the next chunk, the busier of the two."""
     shared = planned.constants
-    if planned.inserts:
+    if planned.inserts.height:
         first = {
             "first_extracted_for": shared["last_extracted_for"],
             "created_at": shared["updated_at"],
             "late": False,
         }
-        _executemany(conn, True, shared | first, planned.inserts)
-    _executemany(conn, False, shared, planned.updates)
+        _executemany(conn, True, shared | first, _parameters(planned.inserts, conn.dialect))
+    if planned.updates.height:
+        _executemany(conn, False, shared, _parameters(planned.updates, conn.dialect))
+
+
+def _parameters(staged: pl.DataFrame, dialect: sa.Dialect) -> list[tuple]:
+    """A rendered chunk's rows as `_VARYING_COLUMNS` tuples, content hash included."""
+    bind = _Binder(dialect)
+    return (
+        staged.with_columns(
+            content_hashes(staged["payload"], staged[_CLEARED]),
+            *(bind.json_text(staged[name]) for name in _JSON_COLUMNS),
+        )
+        .select(_VARYING_COLUMNS)
+        .rows()
+    )
 
 
 class _Binder:
@@ -508,7 +524,7 @@ _VARYING_COLUMNS = (
     "public_cleared",
     "source_updated_at",
 )
-_JSON_COLUMNS = {"payload", "notes", "problems"}
+_JSON_COLUMNS = ("payload", "notes", "problems")
 
 
 def _executemany(
