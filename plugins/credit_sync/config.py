@@ -76,8 +76,8 @@ class Department:
     enabled: bool = True
     public_cleared_default: bool = False
     chunk_size: int = 20_000
-    # How rows are read: "auto" (compiled columnar reader where it serves the database,
-    # else the driver) or "driver" (always the SQLAlchemy driver). See docs/sources.md.
+    # How rows are read: "auto" (PostgreSQL's COPY, ConnectorX for MySQL/MariaDB, else
+    # the driver) or "driver" (always the SQLAlchemy driver). See docs/sources.md.
     reader: str = "auto"
     # Weekdays (0 = Monday) on which the run lists the source's keys to find hard deletes.
     reconcile_days: frozenset[int] = frozenset()
