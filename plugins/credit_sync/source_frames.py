@@ -1,9 +1,11 @@
 """Reading a department's windowed query as Polars frames, one per chunk.
 
-Two readers give the same frames (canonical column names, one column per result column):
+Two readers give the same frames (canonical column names, one column per result column)
+as the COPY reader of `source_copy.py` (PostgreSQL through psycopg2, which takes
+precedence):
 
 - the columnar reader: ConnectorX runs the query and streams Arrow record batches, decoded
-  in compiled code (PostgreSQL, Kingbase, MySQL, MariaDB);
+  in compiled code (MySQL, MariaDB; PostgreSQL through another driver);
 - the driver reader: SQLAlchemy streams the driver's rows (server-side cursors), which
   become a frame column by column. Every other database, and any department configured
   with `reader: driver`.
@@ -117,8 +119,8 @@ def scrubbed(message: str, password: str | None) -> str:
 
 
 class ColumnarReadError(RuntimeError):
-    """ConnectorX could not run the query or decode its rows (the message is its own,
-    without the password)."""
+    """A compiled reader (ConnectorX, COPY) could not run the query or decode its rows
+    (the message is the reader's own, without the password)."""
 
 
 def columnar_frames(
