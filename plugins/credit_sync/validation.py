@@ -401,7 +401,7 @@ def check_records(
     n = max(1, min(workers, len(rows))) if split else 1
     bounds = [(len(rows) * i // n, len(rows) * (i + 1) // n) for i in range(n)]
     work = partial(_check_slice, rows, kind, suite, today, settings, run_name)
-    with collector_paused():
+    with collector_paused(promote_survivors=True):
         parts = _in_processes(work, bounds)
     checked = Checked(
         [f for part in parts for f in part.failures], combine([part.suite for part in parts])
