@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from itertools import accumulate, chain
+from itertools import accumulate, chain, compress
 from multiprocessing.connection import Connection as PipeEnd
 from operator import itemgetter
 from pathlib import Path
@@ -179,10 +179,11 @@ def _explained(
 
 
 def _problem_failures(rows: Sequence[dict]) -> list[Failure]:
+    # Few records carry problems: compress (in C) picks them, and only they are visited.
     return [
         Failure(r["record_id"], p["field"], p["rule"], ERROR, p["message"], p.get("value"))
-        for r in rows
-        for p in r["problems"] or []
+        for r in compress(rows, map(itemgetter("problems"), rows))
+        for p in r["problems"]
     ]
 
 
@@ -194,16 +195,16 @@ def _late_failures(
     # Decision dates and first extractions repeat: the work is per distinct pair of them.
     decided_codes, decided_values = _distinct(frame[keys.decision_date])
     first_codes, first_values = pd.factorize(
-        pd.Series([r["first_extracted_for"] for r in rows], dtype=object)
+        np.fromiter(map(itemgetter("first_extracted_for"), rows), dtype=object, count=len(rows))
     )
     decided = [_date_or_none(v) for v in decided_values]
     first = [reference_date(t, settings) for t in first_values]
     # Code -1 (no decision date) picks the trailing False.
     readable = np.array([d is not None for d in decided] + [False])[decided_codes]
     width = len(first)
-    pairs, which = np.unique(
-        decided_codes[readable].astype(np.int64) * width + first_codes[readable],
-        return_inverse=True,
+    # Hashed, not sorted: the pairs' order does not matter, failures follow the rows.
+    which, pairs = pd.factorize(
+        decided_codes[readable].astype(np.int64) * width + first_codes[readable]
     )
     spans = [(decided[p // width], first[p % width]) for p in pairs.tolist()]
     days = _working_days(spans)
