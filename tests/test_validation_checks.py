@@ -226,10 +226,10 @@ def test_a_workers_error_is_raised_here(
     rows = _mixed(20)
     real = validation._amount_failures
 
-    def fail_in_second_slice(frame, staged, settings):  # runs in the forked child
+    def fail_in_second_slice(frame, staged, *rest):  # runs in the forked child
         if int(staged[0]["record_id"].rsplit("/", 1)[1]) >= 10:
             raise ValueError("broken amount rule")
-        return real(frame, staged, settings)
+        return real(frame, staged, *rest)
 
     monkeypatch.setattr(validation, "_amount_failures", fail_in_second_slice)
     with pytest.raises(ValueError, match="broken amount rule") as raised:
@@ -243,10 +243,10 @@ def test_a_worker_that_dies_fails_the_check(
 ) -> None:
     real = validation._amount_failures
 
-    def die_in_second_slice(frame, staged, settings):
+    def die_in_second_slice(frame, staged, *rest):
         if int(staged[0]["record_id"].rsplit("/", 1)[1]) >= 10:
             os._exit(3)
-        return real(frame, staged, settings)
+        return real(frame, staged, *rest)
 
     monkeypatch.setattr(validation, "_amount_failures", die_in_second_slice)
     with pytest.raises(RuntimeError, match="exit code 3"):

@@ -21,11 +21,11 @@ import os
 import re
 import traceback
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from itertools import accumulate, chain
+from itertools import accumulate, chain, compress
 from multiprocessing.connection import Connection as PipeEnd
 from operator import itemgetter
 from pathlib import Path
@@ -57,7 +57,7 @@ from credit_sync.staging.tables import staged_record, validation_failure, valida
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite
 
-    from credit_sync.gx.runner import SuiteResult
+    from credit_sync.gx.runner import PreparedFrame, SuiteResult
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +143,16 @@ def suite_failures(
     suite: ExpectationSuite,
     today: date,
     run_name: str,
+    prepared: PreparedFrame | None = None,
 ) -> tuple[list[Failure], SuiteResult]:
-    """The GX suite over `frame` (the payloads of `rows`), as failures of those records."""
+    """The GX suite over `frame` (the payloads of `rows`), as failures of those records;
+    `prepared` is GX's frame of it when the caller built it (prepare_frame)."""
     from credit_sync.gx.runner import validate_frame
 
     fmap = field_map(kind)
-    result = validate_frame(frame, suite, run_name=run_name, reference_date=today)
+    result = validate_frame(
+        frame, suite, run_name=run_name, reference_date=today, prepared=prepared
+    )
     failures = []
     # Failing values repeat (missing ones, a wrong code copied from record to record): each
     # distinct one is explained once. Only str and None: 1, 1.0 and True are equal keys.
@@ -179,10 +183,11 @@ def _explained(
 
 
 def _problem_failures(rows: Sequence[dict]) -> list[Failure]:
+    # Few records carry problems: compress (in C) picks them, and only they are visited.
     return [
         Failure(r["record_id"], p["field"], p["rule"], ERROR, p["message"], p.get("value"))
-        for r in rows
-        for p in r["problems"] or []
+        for r in compress(rows, map(itemgetter("problems"), rows))
+        for p in r["problems"]
     ]
 
 
@@ -194,16 +199,16 @@ def _late_failures(
     # Decision dates and first extractions repeat: the work is per distinct pair of them.
     decided_codes, decided_values = _distinct(frame[keys.decision_date])
     first_codes, first_values = pd.factorize(
-        pd.Series([r["first_extracted_for"] for r in rows], dtype=object)
+        np.fromiter(map(itemgetter("first_extracted_for"), rows), dtype=object, count=len(rows))
     )
     decided = [_date_or_none(v) for v in decided_values]
     first = [reference_date(t, settings) for t in first_values]
     # Code -1 (no decision date) picks the trailing False.
     readable = np.array([d is not None for d in decided] + [False])[decided_codes]
     width = len(first)
-    pairs, which = np.unique(
-        decided_codes[readable].astype(np.int64) * width + first_codes[readable],
-        return_inverse=True,
+    # Hashed, not sorted: the pairs' order does not matter, failures follow the rows.
+    which, pairs = pd.factorize(
+        decided_codes[readable].astype(np.int64) * width + first_codes[readable]
     )
     spans = [(decided[p // width], first[p % width]) for p in pairs.tolist()]
     days = _working_days(spans)
@@ -286,19 +291,24 @@ def _statement(pattern: re.Pattern[str], content: object) -> _Statement:
 
 
 def _amount_failures(
-    frame: pd.DataFrame, rows: Sequence[dict], settings: Settings
+    frame: pd.DataFrame,
+    rows: Sequence[dict],
+    settings: Settings,
+    converted: Mapping[str, pd.Series | None] | None = None,
 ) -> list[Failure]:
     """AMOUNT_LOOKS_LIKE_YUAN (a warning): the amount (万元) equals what the content states
     in 元 (罚款2000元 with 罚款金额 2000), or it is above `amount_suspect_above_wan` and the
-    content does not state it in 万元."""
+    content does not state it in 万元. `converted` holds as_floats of amount columns that
+    the GX side already converted (PreparedFrame.floats)."""
     from credit_sync.gx.expectations import as_floats, is_number
 
     fmap = field_map(Kind.PENALTY)
     limit = settings.amount_suspect_above_wan
+    converted = converted or {}
     out = []
     for code, words in _AMOUNT_WORDS.items():
         column = frame[code]
-        floats = as_floats(column)
+        floats = converted[code] if code in converted else as_floats(column)
         amounts = (
             floats.to_numpy()
             if floats is not None
@@ -401,7 +411,7 @@ def check_records(
     n = max(1, min(workers, len(rows))) if split else 1
     bounds = [(len(rows) * i // n, len(rows) * (i + 1) // n) for i in range(n)]
     work = partial(_check_slice, rows, kind, suite, today, settings, run_name)
-    with collector_paused():
+    with collector_paused(promote_survivors=True):
         parts = _in_processes(work, bounds)
     checked = Checked(
         [f for part in parts for f in part.failures], combine([part.suite for part in parts])
@@ -423,16 +433,19 @@ def _check_slice(
     start: int,
     stop: int,
 ) -> _Slice:
+    from credit_sync.gx.runner import prepare_frame
+
     rows = all_rows[start:stop]
     frame = record_frame(rows, _columns_checked(kind, suite))
-    failures, result = suite_failures(frame, rows, kind, suite, today, run_name)
+    prepared = prepare_frame(frame, suite)  # its amounts as numbers serve both sides
+    failures, result = suite_failures(frame, rows, kind, suite, today, run_name, prepared)
     problems = _problem_failures(rows)
     # A value normalisation could not read is reported once, as unreadable.
     unreadable = {(f.record_id, f.field) for f in problems}
     failures = [f for f in failures if (f.record_id, f.field) not in unreadable]
     failures += problems + _late_failures(frame, rows, kind, settings)
     if kind is Kind.PENALTY:
-        failures += _amount_failures(frame, rows, settings)
+        failures += _amount_failures(frame, rows, settings, prepared.floats)
     return _Slice(failures, result)
 
 

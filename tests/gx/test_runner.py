@@ -298,6 +298,57 @@ def test_grouped_batches_find_the_same_failures(
         assert grouped.statistics[key] == single.statistics[key]
 
 
+def test_each_row_condition_filters_a_batch_once(
+    penalty_suite, penalty_row, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GX filters per metric; the runner keeps each filtered frame while a batch validates.
+    from great_expectations.execution_engine import PandasExecutionEngine
+
+    from credit_sync.gx import runner
+
+    by_gx = PandasExecutionEngine._apply_row_condition_filter
+    filtered: list[tuple[int, str]] = []
+
+    def counted(engine, data, row_condition, domain_kwargs):
+        filtered.append((id(data), repr(row_condition)))
+        return by_gx(engine, data, row_condition, domain_kwargs)
+
+    monkeypatch.setattr(PandasExecutionEngine, "_apply_row_condition_filter", counted)
+    monkeypatch.setattr(runner, "GROUP_MIN_ROWS", 0)
+    frame = pd.DataFrame([penalty_row(), penalty_row(CF_XDR_LB="个体工商户", CF_XDR_SHXYM=None)])
+    result = validate_frame(frame, penalty_suite, run_name="t", reference_date=REF)
+    assert [(f.row, f.rule, f.field) for f in result.failures] == [
+        (1, "REQUIRED_FOR_CATEGORY", "CF_XDR_SHXYM")
+    ]
+    assert filtered and len(filtered) == len(set(filtered))
+    assert PandasExecutionEngine._apply_row_condition_filter is counted  # put back
+
+
+def test_a_prepared_frame_validates_the_same_and_keeps_its_amounts_as_numbers(
+    penalty_suite, penalty_row
+) -> None:
+    from credit_sync.gx.runner import prepare_frame
+
+    frame = pd.DataFrame(
+        [
+            penalty_row(CF_NR_FK=0.2),
+            penalty_row(CF_NR_FK=-3),
+            penalty_row(CF_CFLB="警告", CF_NR_FK=None),
+        ],
+        dtype=object,
+    )
+    prepared = prepare_frame(frame, penalty_suite)
+    assert prepared.floats["CF_NR_FK"].tolist()[:2] == [0.2, -3.0]
+    assert math.isnan(prepared.floats["CF_NR_FK"].iloc[2])
+    alone = validate_frame(frame, penalty_suite, run_name="t", reference_date=REF)
+    given = validate_frame(
+        frame, penalty_suite, run_name="t", reference_date=REF, prepared=prepared
+    )
+    assert given.failures == alone.failures and given.failures
+    garbage = frame.assign(CF_NR_FK=["0.2", 1.0, None])  # text is no amount: not converted
+    assert prepare_frame(garbage, penalty_suite).floats["CF_NR_FK"] is None
+
+
 def test_every_rule_has_passing_and_failing_cases() -> None:
     for cases, extra in (
         (
