@@ -41,6 +41,7 @@ from credit_sync import codes
 from credit_sync.config import Department, Settings, Target, expectations_dir
 from credit_sync.deadlines import is_working_day, working_days_between
 from credit_sync.delivery.outbox import RecordVersion, enqueue
+from credit_sync.distinct import factorize
 from credit_sync.memory import collector_paused
 from credit_sync.normalise import display_value, parse_date
 from credit_sync.schema import (
@@ -353,10 +354,10 @@ def _float_or_nan(value: object, is_number: Callable[[object], bool]) -> float:
 def _distinct(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """pd.factorize (missing values coded -1), unhashable garbage counted as missing."""
     try:
-        return pd.factorize(values)
+        return factorize(values)
     except TypeError:
         hashable = [v if isinstance(v, Hashable) else None for v in values]
-        return pd.factorize(np.array(hashable, dtype=object))
+        return factorize(np.array(hashable, dtype=object))
 
 
 def _wan(amount: float) -> str:

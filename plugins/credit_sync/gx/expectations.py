@@ -40,6 +40,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 )
 
 from credit_sync.codes import resident_id_valid, uscc_valid
+from credit_sync.distinct import factorize
 
 # A `{"$PARAMETER": "reference_date"}` placeholder is a plain dict until GX substitutes
 # the run's value at validation time, so date parameters accept both.
@@ -82,7 +83,7 @@ def _per_category(column: pd.Series, vector_check: Callable[[pd.Series], np.ndar
         uniques = pd.Series(column.cat.categories.to_numpy(dtype=object), dtype=object)
     else:
         try:
-            codes, unique_values = pd.factorize(column, use_na_sentinel=True)
+            codes, unique_values = factorize(column)
         except TypeError:  # unhashable garbage (lists, dicts): check row by row
             return pd.Series(vector_check(column.astype(object)), index=column.index)
         uniques = pd.Series(np.asarray(unique_values, dtype=object), dtype=object)

@@ -66,6 +66,7 @@ from great_expectations.validator.validation_statistics import calc_validation_s
 # Registers the custom expectation types; without it GX would silently drop them on load.
 import credit_sync.gx.expectations
 from credit_sync.codes import mask_id
+from credit_sync.distinct import factorize
 
 __all__ = [
     "PreparedFrame",
@@ -669,7 +670,7 @@ def _as_text(series: pd.Series, *, categorical: bool) -> pd.Series:
     if categorical and series.dtype == object and _repeats(values):
         # The usual column of codes: factorized as it is, and only the distinct values are
         # type-checked (a pass over a million objects is what costs here).
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        codes, uniques = factorize(values)
         if all(type(u) is str for u in uniques):
             return _categorical(codes, uniques, series.index)
     missing = None
@@ -684,7 +685,7 @@ def _as_text(series: pd.Series, *, categorical: bool) -> pd.Series:
             series = series.astype(object).map(_to_text, na_action="ignore")
             values = series.to_numpy(dtype=object)
         if categorical and _repeats(values):
-            return _categorical(*pd.factorize(values, use_na_sentinel=True), series.index)
+            return _categorical(*factorize(values), series.index)
         missing = pd.isna(values)
         missing |= _blank_mask(values, missing)
     if not missing.any():
