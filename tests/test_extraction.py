@@ -279,7 +279,7 @@ def test_pages_of_the_columnar_reader_lose_and_repeat_nothing(
     from credit_sync import extraction, source_copy, source_frames
 
     pages, copies = [], []
-    real_pages, real_copy = source_frames.columnar_frames, source_copy.copy_frames
+    real_pages, real_copy = source_frames.ColumnarRead, source_copy.copy_frames
 
     def spy_pages(*args, **kwargs):
         pages.append(args[1])
@@ -289,7 +289,7 @@ def test_pages_of_the_columnar_reader_lose_and_repeat_nothing(
         copies.append(args[1])
         return real_copy(*args, **kwargs)
 
-    monkeypatch.setattr(extraction, "columnar_frames", spy_pages)
+    monkeypatch.setattr(extraction, "ColumnarRead", spy_pages)
     monkeypatch.setattr(extraction, "copy_frames", spy_copy)
     monkeypatch.setattr(extraction, "PAGE_ROWS", 6)
     # 25 rows, four to a timestamp: every page boundary falls inside a group.
@@ -302,6 +302,12 @@ def test_pages_of_the_columnar_reader_lose_and_repeat_nothing(
     if source.dialect.name == "mysql":
         assert (len(pages), copies) == (5, [])  # pages of 6 rows (two chunks of 3): 6, 6, 6, 6, 1
         assert all("LIMIT 6" in query for query in pages)
+        # The next page's query runs while a page is staged: started with its first chunk.
+        pages.clear()
+        window = extraction.Window(None, END)
+        frames = extraction.window_frames(dept, Kind.PENALTY, source, SELECT, window)
+        assert next(frames).height == 3 and len(pages) == 2
+        frames.close()
     elif source.dialect.name == "postgresql":
         assert (pages, len(copies)) == ([], 1)
         assert "LIMIT" not in copies[0]
@@ -323,7 +329,7 @@ def test_a_department_can_ask_for_the_driver_reader(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the columnar reader was used")
 
-    monkeypatch.setattr(extraction, "columnar_frames", refuse)
+    monkeypatch.setattr(extraction, "ColumnarRead", refuse)
     monkeypatch.setattr(extraction, "copy_frames", refuse)
     _insert(source, _many_rows(5))
     dept = replace(_dept(tmp_path), reader="driver")

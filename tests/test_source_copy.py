@@ -219,3 +219,19 @@ def test_a_connection_lost_midway_is_a_reader_error(pg: sa.Engine) -> None:
         for _ in frames:
             pass
     assert pg.pool.checkedout() == 0
+
+
+def test_a_server_it_cannot_reach_raises_sqlalchemys_error_at_once(tmp_path: Path) -> None:
+    """Not a reader error: no fallback to the driver, which would wait for it again; the
+    extraction names the department and the cause."""
+    down = database_engine("postgresql+psycopg2://postgres@127.0.0.1:1/nothing", streaming=True)
+    with pytest.raises(sa.exc.OperationalError, match="Connection refused"):
+        next(copy_frames(down, "SELECT 1", 10))
+    path = tmp_path / "penalty.sql"
+    path.write_text("SELECT 1 AS source_key, now() AS updated_at", encoding="utf-8")
+    source = KindSource(Kind.PENALTY, path, {})
+    dept = Department("downdept", "停机局", "11620422013812340X", "c", {Kind.PENALTY: source})
+    store = open_store(f"sqlite:///{tmp_path / 'staging.db'}")
+    end = datetime(2027, 1, 1)
+    with pytest.raises(ExtractionError, match=r"department downdept .*Connection refused"):
+        extract(dept, Kind.PENALTY, down, store, logical_date=end, window_end=end)

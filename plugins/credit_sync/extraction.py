@@ -42,8 +42,8 @@ from credit_sync.schema import (
 )
 from credit_sync.source_copy import copy_frames, copy_serves
 from credit_sync.source_frames import (
+    ColumnarRead,
     ColumnarReadError,
-    columnar_frames,
     columnar_url,
     driver_frames,
     inline,
@@ -194,23 +194,29 @@ def window_frames(
 def _columnar_pages(
     dept: Department, source: Engine, url: str, select_sql: str, window: Window
 ) -> Iterator[pl.DataFrame]:
-    """The window read by ConnectorX, one page (`PAGE_ROWS`, whole chunks) at a time."""
+    """The window read by ConnectorX, one page (`PAGE_ROWS`, whole chunks) at a time. A
+    page is taken whole as soon as it is read (ConnectorX has decoded it ahead anyway),
+    and the next page's query starts then: the server scans and sorts for it while this
+    page is staged, instead of while the pipeline waits (holding the GIL)."""
     page = max(1, PAGE_ROWS // dept.chunk_size) * dept.chunk_size
-    after: tuple[Any, Any] | None = None
-    while True:
+
+    def start(after: tuple[Any, Any] | None) -> ColumnarRead:
         query, params = window_query(
             select_sql, window, source.dialect.name, after=after, limit=page
         )
-        rows, last = 0, None
-        for frame in columnar_frames(
+        return ColumnarRead(
             url, inline(query, params, source.dialect), dept.chunk_size, source.url.password
-        ):
-            rows += frame.height
-            last = frame
-            yield frame
-        if rows < page or last is None:
-            return
-        after = (last[SOURCE_UPDATED_AT][-1], last[SOURCE_KEY][-1])
+        )
+
+    read: ColumnarRead | None = start(None)
+    while read is not None:
+        frames = list(read)
+        read = None
+        if sum(frame.height for frame in frames) == page:
+            last = frames[-1]
+            read = start((last[SOURCE_UPDATED_AT][-1], last[SOURCE_KEY][-1]))
+        while frames:
+            yield frames.pop(0)  # a staged chunk's memory goes as the next is taken
 
 
 # What reading a department's database can raise: the driver's errors, and text that is

@@ -57,11 +57,11 @@ def copy_serves(source: Engine) -> bool:
 
 def copy_frames(source: Engine, query: str, chunk_size: int) -> Iterator[pl.DataFrame]:
     """`query` (parameters written in) as frames of up to `chunk_size` rows, streamed by
-    COPY from a connection of `source`. A connection that cannot be opened raises the
-    driver's error; a query COPY cannot run or read raises ColumnarReadError before the
-    first frame."""
-    raw = source.raw_connection()
-    dbapi_error = source.dialect.loaded_dbapi.Error
+    COPY from a connection of `source`. A connection that cannot be opened raises
+    SQLAlchemy's error; a query COPY cannot run or read raises ColumnarReadError before
+    the first frame."""
+    connection = source.connect()  # a server it cannot reach: SQLAlchemy's error, as ever
+    raw = connection.connection  # the driver's own connection, from the pool
     password = source.url.password
     receiver: _Receiver | None = None
     try:
@@ -82,21 +82,9 @@ def copy_frames(source: Engine, query: str, chunk_size: int) -> Iterator[pl.Data
     finally:
         if receiver is not None:
             receiver.stop()
-        _release(raw, dbapi_error, reusable=receiver is None or receiver.completed)
-
-
-def _release(raw: Any, dbapi_error: type[Exception], *, reusable: bool) -> None:
-    """Back to the pool after rolling back (which ends the SET LOCAL settings), or
-    discarded: a COPY stopped midway leaves the connection unusable."""
-    if reusable:
-        try:
-            raw.rollback()
-        except dbapi_error:
-            pass  # the server went away: discarded below
-        else:
-            raw.close()
-            return
-    raw.invalidate()
+            if not receiver.completed:
+                connection.invalidate()  # a COPY stopped midway leaves it unusable
+        connection.close()  # back to the pool, rolled back: the SET LOCAL settings end
 
 
 def _refuse_unsupported(columns: list[tuple[str, int]]) -> None:

@@ -21,6 +21,7 @@ import ctypes
 import logging
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
@@ -123,47 +124,58 @@ class ColumnarReadError(RuntimeError):
     (the message is the reader's own, without the password)."""
 
 
-def columnar_frames(
-    url: str, query: str, chunk_size: int, password: str | None = None
-) -> Iterator[pl.DataFrame]:
-    """The query's rows as frames of up to `chunk_size` rows, through ConnectorX. It
-    reads ahead without limit: callers bound memory by the query (extraction's pages).
+class ColumnarRead:
+    """A query started in ConnectorX's own threads at once (it runs while the caller does
+    other work); iterating gives its rows as frames of up to `chunk_size` rows. It reads
+    ahead without limit: callers bound memory by the query (extraction's pages).
 
     ConnectorX's Python wrapper hands record batches over through pyarrow, and pyarrow's
     libstdc++ TLS use stops MySQL Connector/Python's C extension from loading in the same
     process. So its Rust reader is called directly, and each column is handed to Polars
     through the Arrow PyCapsule interface (Polars moves the data out; the struct stays
-    ConnectorX's to free)."""
-    from connectorx.connectorx import read_sql
+    ConnectorX's to free). Waiting for a batch holds the GIL."""
 
-    try:
-        batches = read_sql(
-            url,
-            "arrow_stream",
-            queries=[query],
-            protocol=None,
-            partition_query=None,
-            pre_execution_queries=None,
-            batch_size=chunk_size,
-        )
-        names, _ = batches.schema_ptr()
-        for batch in batches:
-            columns = batch.to_ptrs()
-            frame = pl.DataFrame(
-                [
-                    pl.Series(_ArrowColumn(array, schema)).alias(name)
-                    for name, (array, schema) in zip(names, columns, strict=True)
-                ]
+    def __init__(self, url: str, query: str, chunk_size: int, password: str | None = None):
+        from connectorx.connectorx import read_sql
+
+        self._password = password
+        with self._errors_named():
+            self._batches = read_sql(
+                url,
+                "arrow_stream",
+                queries=[query],
+                protocol=None,
+                partition_query=None,
+                pre_execution_queries=None,
+                batch_size=chunk_size,
             )
-            del batch, columns
-            if frame.height:
-                yield _canonical(frame)
-    except BaseException as exc:
-        # ConnectorX reports a failure as an exception or as a Rust panic (PanicException
-        # derives from BaseException); an interrupt or the generator's close is no failure.
-        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
-            raise
-        raise ColumnarReadError(scrubbed(_reader_message(exc), password)) from None
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        with self._errors_named():
+            names, _ = self._batches.schema_ptr()
+            for batch in self._batches:
+                columns = batch.to_ptrs()
+                frame = pl.DataFrame(
+                    [
+                        pl.Series(_ArrowColumn(array, schema)).alias(name)
+                        for name, (array, schema) in zip(names, columns, strict=True)
+                    ]
+                )
+                del batch, columns
+                if frame.height:
+                    yield _canonical(frame)
+
+    @contextmanager
+    def _errors_named(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException as exc:
+            # ConnectorX reports a failure as an exception or as a Rust panic
+            # (PanicException derives from BaseException); an interrupt or a generator's
+            # close is no failure.
+            if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+                raise
+            raise ColumnarReadError(scrubbed(_reader_message(exc), self._password)) from None
 
 
 def _reader_message(exc: BaseException) -> str:
