@@ -7,11 +7,12 @@ committed, and the lower bound is inclusive: rows that share the boundary timest
 read again and dropped as unchanged instead of being lost.
 
 Per chunk, the work is arranged for throughput (a department may hold millions of rows):
-a chunk is a Polars frame (`source_frames.py`: compiled columnar reading where it serves
-the database), a fingerprint of each row is compared with the stored one first, and only
-new or changed rows are normalised (`normalise_frame.py`), their canonical JSON written
-column-wise (it is both the stored payload and the input of the content hash) and
-written with one executemany per statement.
+a chunk is a Polars frame (`source_copy.py`: PostgreSQL's COPY; `source_frames.py`:
+ConnectorX or the driver), a fingerprint of each row is compared with the stored one
+first, and only new or changed rows are normalised (`normalise_frame.py`), their
+canonical JSON written column-wise (it is both the stored payload and the input of the
+content hash) and written with one executemany per statement, from a writer thread
+that also hashes.
 """
 
 from __future__ import annotations
