@@ -24,7 +24,12 @@ from typing import Any
 import polars as pl
 from sqlalchemy.engine import Engine
 
-from credit_sync.source_frames import ColumnarReadError, canonical_name, scrubbed
+from credit_sync.source_frames import (
+    ColumnarReadError,
+    canonical_name,
+    reader_message,
+    scrubbed,
+)
 
 # PostgreSQL type OIDs read by COPY, by the Polars type they become.
 _INTEGER = {20, 21, 23, 26}  # int8, int2, int4, oid
@@ -72,13 +77,12 @@ def copy_frames(source: Engine, query: str, chunk_size: int) -> Iterator[pl.Data
         _refuse_unsupported(columns)
         copy_sql = f"COPY ({query}) TO STDOUT WITH (FORMAT csv)"
         receiver = _Receiver(raw.dbapi_connection, copy_sql, chunk_size)
-        names = [name for name, _ in columns]
         while (data := receiver.next_chunk()) is not _END:
-            yield _frame(data, columns, names)
+            yield _frame(data, columns)
     except ColumnarReadError:
         raise
     except Exception as exc:  # the driver's errors, and psycopg2's own on a lost connection
-        raise ColumnarReadError(scrubbed(_first_line(exc), password)) from None
+        raise ColumnarReadError(scrubbed(reader_message(exc), password)) from None
     finally:
         if receiver is not None:
             receiver.stop()
@@ -98,15 +102,19 @@ def _refuse_unsupported(columns: list[tuple[str, int]]) -> None:
         raise ColumnarReadError(f"COPY does not read column {', '.join(unsupported)}")
 
 
-def _frame(data: bytes, columns: list[tuple[str, int]], names: list[str]) -> pl.DataFrame:
+def _frame(data: bytes, columns: list[tuple[str, int]]) -> pl.DataFrame:
     """One chunk of COPY's CSV, each column as the driver would type it (an unquoted empty
     field is NULL, a quoted one the empty string)."""
     try:
         text = pl.read_csv(
-            data, has_header=False, new_columns=names, infer_schema=False, quote_char='"'
+            data,
+            has_header=False,
+            new_columns=[name for name, _ in columns],
+            infer_schema=False,
+            quote_char='"',
         )
     except pl.exceptions.PolarsError as exc:
-        raise ColumnarReadError(f"COPY output could not be read: {_first_line(exc)}") from None
+        raise ColumnarReadError(f"COPY output could not be read: {reader_message(exc)}") from None
     return text.with_columns(_typed(pl.col(name), oid) for name, oid in columns)
 
 
@@ -128,10 +136,6 @@ def _typed(column: pl.Expr, oid: int) -> pl.Expr:
             .dt.replace_time_zone("UTC")
         )
     return column
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
 
 
 class _Stopped(Exception):

@@ -175,11 +175,12 @@ class ColumnarRead:
             # close is no failure.
             if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
                 raise
-            raise ColumnarReadError(scrubbed(_reader_message(exc), self._password)) from None
+            raise ColumnarReadError(scrubbed(reader_message(exc), self._password)) from None
 
 
-def _reader_message(exc: BaseException) -> str:
-    """ConnectorX's message, short: the database's own message where it quotes one."""
+def reader_message(exc: BaseException) -> str:
+    """A reader's error in one short line: the database's own message where ConnectorX
+    quotes one, else the first line (a driver's message)."""
     text = str(exc).strip()
     quoted = re.search(r'message: "((?:[^"\\]|\\.)*)"', text)
     if quoted:
