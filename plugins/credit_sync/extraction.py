@@ -408,18 +408,19 @@ _CLEARED = "__cleared"  # a rendered chunk's publication flag, for its content h
 _SEEDS = (0x63726564, 0x73796E63)  # fixed: fingerprints are compared across runs
 
 
-def sha256_hex(text: pl.Expr) -> list[str]:
-    """SHA-256 (hex) of each row's text, UTF-8: the bytes come straight out of Polars."""
-    sha256 = hashlib.sha256
-    return [sha256(b).hexdigest() for b in pl.select(text.cast(pl.Binary)).to_series().to_list()]
-
-
-def content_hashes(payloads: pl.Series, cleared: pl.Series) -> pl.Series:
-    """Each record's content hash: SHA-256 of `[payload, cleared]` in canonical JSON,
-    exactly what `stable_hash` would hash."""
-    flag = pl.when(pl.lit(cleared)).then(pl.lit("true")).otherwise(pl.lit("false"))
-    text = pl.concat_str(pl.lit("["), pl.lit(payloads), pl.lit(", "), flag, pl.lit("]"))
-    return pl.Series("content_hash", sha256_hex(text), dtype=pl.String)
+def content_hashes(payloads: Sequence[bytes], cleared: Sequence[bool]) -> list[str]:
+    """Each record's content hash from its payload's UTF-8 bytes: SHA-256 of
+    `[payload, cleared]` in canonical JSON, exactly what `stable_hash` would hash, fed to
+    the hash in parts (no copy of the payload is made to hash it)."""
+    opened = hashlib.sha256(b"[")
+    closings = {True: b", true]", False: b", false]"}
+    hashes = []
+    for payload, flag in zip(payloads, cleared, strict=True):
+        digest = opened.copy()
+        digest.update(payload)
+        digest.update(closings[flag])
+        hashes.append(digest.hexdigest())
+    return hashes
 
 
 def _update_times(column: pl.Series) -> pl.Series:
@@ -473,14 +474,19 @@ def write_chunk(conn: Connection, planned: PlannedChunk) -> None:
 def _parameters(staged: pl.DataFrame, dialect: sa.Dialect) -> list[tuple]:
     """A rendered chunk's rows as `_VARYING_COLUMNS` tuples, content hash included."""
     bind = _Binder(dialect)
-    return (
-        staged.with_columns(
-            content_hashes(staged["payload"], staged[_CLEARED]),
-            *(bind.json_text(staged[name]) for name in _JSON_COLUMNS),
-        )
-        .select(_VARYING_COLUMNS)
-        .rows()
-    )
+    payload_bytes = staged["payload"].cast(pl.Binary).to_list()
+    values = {
+        "content_hash": content_hashes(payload_bytes, staged[_CLEARED].to_list()),
+        # on SQLite the JSON columns are bound as their bytes (`_Binder.json_text`)
+        "payload": payload_bytes if bind.json_as_bytes else staged["payload"].to_list(),
+    }
+    columns = [
+        values[name] if name in values else (
+            bind.json_text(staged[name]) if name in _JSON_COLUMNS else staged[name]
+        ).to_list()
+        for name in _VARYING_COLUMNS
+    ]
+    return list(zip(*columns, strict=True))
 
 
 class _Binder:
@@ -507,11 +513,17 @@ class _Binder:
     def flag(self, value: bool) -> Any:
         return self._flag(value) if self._flag else value
 
+    @property
+    def json_as_bytes(self) -> bool:
+        """Whether JSON columns are bound as their UTF-8 bytes, which the INSERT casts
+        back to text (`_JSON_COLUMNS`): on SQLite, where a kilobyte of Chinese text bound
+        as a Python str costs a decode out of Polars and an encode into SQLite, and twice
+        the memory."""
+        return self.dialect.name == "sqlite"
+
     def json_text(self, values: pl.Series) -> pl.Series:
-        """A JSON column's text: on SQLite its UTF-8 bytes, which the INSERT casts back to
-        text (`_JSON_COLUMNS`): a kilobyte of Chinese text bound as a Python str costs a
-        decode out of Polars and an encode into SQLite, and twice the memory."""
-        return values.cast(pl.Binary) if self.dialect.name == "sqlite" else values
+        """A JSON column's values as they are bound (`json_as_bytes`)."""
+        return values.cast(pl.Binary) if self.json_as_bytes else values
 
 
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"  # SQLAlchemy's SQLite DATETIME storage format
@@ -545,7 +557,7 @@ def _executemany(
         return
     literals = {column: sql_literal(value, conn.dialect) for column, value in constants.items()}
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    as_text = conn.dialect.name == "sqlite"  # JSON bound as UTF-8 bytes (`_Binder.json_text`)
+    as_text = _Binder(conn.dialect).json_as_bytes
     marks = {
         name: f"CAST({mark} AS TEXT)" if as_text and name in _JSON_COLUMNS else mark
         for name in _VARYING_COLUMNS

@@ -39,6 +39,9 @@ def engine_for(url: str) -> Engine:
     return new_engine(url)
 
 
+PAGE_SIZE = 16384  # of a new SQLite store
+
+
 def new_engine(url: str) -> Engine:
     """A new engine on a staging URL (a process started by fork needs its own: the
     inherited one's pooled connections belong to the parent)."""
@@ -48,6 +51,10 @@ def new_engine(url: str) -> Engine:
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
+            # Takes effect when the file is created (a no-op on an existing store). A
+            # staged record is 1.5-2 kB: two fit in a 4 kB page, so every other insert
+            # split a page and each commit logged twice the pages (docs/benchmarks.md).
+            cur.execute(f"PRAGMA page_size={PAGE_SIZE}")
             cur.execute("PRAGMA journal_mode=WAL")  # readers (status CLI) never block the run
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
