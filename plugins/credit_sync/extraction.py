@@ -481,9 +481,9 @@ def _parameters(staged: pl.DataFrame, dialect: sa.Dialect) -> list[tuple]:
         "payload": payload_bytes if bind.json_as_bytes else staged["payload"].to_list(),
     }
     columns = [
-        values[name] if name in values else (
-            bind.json_text(staged[name]) if name in _JSON_COLUMNS else staged[name]
-        ).to_list()
+        values[name]
+        if name in values
+        else (bind.json_text(staged[name]) if name in _JSON_COLUMNS else staged[name]).to_list()
         for name in _VARYING_COLUMNS
     ]
     return list(zip(*columns, strict=True))
