@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import time
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -179,15 +181,29 @@ def _many_rows(count: int, start: int = 1, party: str = "会宁县某商店") ->
     ]  # fmt: skip
 
 
+@contextmanager
+def _writes_held(store: sa.Engine) -> Iterator[None]:
+    """Other connections cannot write staged records meanwhile (they can read them)."""
+    with store.connect() as conn:
+        if store.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("LOCK TABLE staged_record IN SHARE MODE")
+        yield
+        conn.rollback()
+
+
 @pytest.mark.parametrize("staging_url", ["sqlite", "postgresql"], indirect=True)
 def test_writer_thread_stages_exactly_what_staging_in_the_callers_thread_does(
     source: sa.Engine, staging_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Chunks after the first are committed by a writer thread: same records, same
-    hashes, same counts as staging every chunk in the caller's thread; keys repeated across chunks
-    still become one record, and a full re-read changes nothing else."""
+    hashes, same counts as staging every chunk in the caller's thread; keys repeated
+    across chunks still become one record (also while the chunks that hold them are not
+    committed yet), and a full re-read changes nothing else."""
     from credit_sync import extraction
     from credit_sync.staging.store import open_store
+    from credit_sync.staging.writer import StagingWriter
 
     union = SELECT + "UNION ALL\n" + SELECT.replace("FROM punish", "FROM punish_old")
     dept = replace(_dept(tmp_path, union), chunk_size=7)
@@ -202,16 +218,27 @@ def test_writer_thread_stages_exactly_what_staging_in_the_callers_thread_does(
             sa.text("UPDATE punish_old SET party = 'newer', modified = :t"),
             {"t": T0.replace(minute=20)},
         )
-    real_write = extraction.write_chunk
+    outstanding = []  # chunks submitted and not known committed, at each submit
+    real_submit, real_writer_for = StagingWriter.submit, extraction._writer_for
 
-    def slow_write(conn: sa.Connection, planned: extraction.PlannedChunk) -> None:
-        time.sleep(0.2)  # so that later chunks are planned before this one is committed
-        real_write(conn, planned)
+    def counting_submit(writer: StagingWriter, rows: object) -> int:
+        number = real_submit(writer, rows)
+        outstanding.append(number - writer.committed())
+        return number
 
+    def held_writer_for(store: sa.Engine) -> StagingWriter | None:
+        # From the second chunk on, the writer cannot commit for a second: later chunks
+        # are planned while earlier ones wait to be committed.
+        held = _writes_held(store)
+        held.__enter__()
+        threading.Timer(1.0, held.__exit__, (None, None, None)).start()
+        return real_writer_for(store)
+
+    monkeypatch.setattr(StagingWriter, "submit", counting_submit)
+    monkeypatch.setattr(extraction, "_writer_for", held_writer_for)
     results, staged = {}, {}
     for writer in (False, True):
         monkeypatch.setattr(extraction, "WRITER_THREAD", writer)
-        monkeypatch.setattr(extraction, "write_chunk", slow_write if writer else real_write)
         if staging_url.startswith("sqlite"):
             url = staging_url.replace("staging.db", f"staging-{writer}.db")
         else:
@@ -225,6 +252,7 @@ def test_writer_thread_stages_exactly_what_staging_in_the_callers_thread_does(
         staged[writer] = _staged_rows(store)
         with store.connect() as conn:
             assert stored_watermark(conn, "testdept", Kind.PENALTY) == first.watermark
+    assert max(outstanding) >= 2  # the caller planned ahead of the writer's commits
     (first, again), (reference, reference_again) = results[True], results[False]
     assert (first.fetched, first.new, first.changed) == (45, 40, 5)
     assert (first.new, first.changed, first.unchanged) == (
@@ -240,33 +268,46 @@ def test_writer_thread_stages_exactly_what_staging_in_the_callers_thread_does(
     assert staged[True] == staged[False]
 
 
-def test_a_failed_write_in_the_writer_thread_fails_the_extract_and_keeps_the_watermark(
-    store: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from credit_sync import extraction
+_REFUSE_KEY_7 = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_7 BEFORE INSERT ON staged_record WHEN NEW.source_key = '7' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_7() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.source_key = '7' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+        "RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_7 BEFORE INSERT ON staged_record FOR EACH ROW "
+        "EXECUTE FUNCTION refuse_7()",
+    ],
+}
 
+
+def test_a_failed_write_in_the_writer_thread_fails_the_extract_and_keeps_the_watermark(
+    store: sa.Engine, tmp_path: Path
+) -> None:
+    """The writer's own error (here a trigger refusing record 7, in the writer's second
+    chunk) reaches the caller; nothing moves the watermark; a rerun stages everything."""
     source = sa.create_engine(f"sqlite:///{tmp_path / 'dept.db'}")
     with source.begin() as conn:
         conn.execute(sa.text(DDL))
     _insert(source, _many_rows(10))
-    real_write = extraction.write_chunk
-    calls = []
-
-    def failing_write(conn: sa.Connection, planned: extraction.PlannedChunk) -> None:
-        calls.append(len(planned.record_ids))
-        if len(calls) == 3:  # the writer thread's second chunk (the third overall)
-            raise sa.exc.OperationalError("INSERT", {}, RuntimeError("disk I/O error"))
-        real_write(conn, planned)
-
-    monkeypatch.setattr(extraction, "write_chunk", failing_write)
-    dept = replace(_dept(tmp_path), chunk_size=3)
-    with pytest.raises(sa.exc.OperationalError, match="disk I/O error"):
+    with store.begin() as conn:
+        for statement in _REFUSE_KEY_7[store.dialect.name]:
+            conn.exec_driver_sql(statement)
+    dept = replace(_dept(tmp_path), chunk_size=3)  # chunks 1-3, 4-6 (writer), 7-9, 10
+    # SQLAlchemy's error, or on PostgreSQL psycopg2's own (its batch helpers run the SQL)
+    with pytest.raises((sa.exc.DBAPIError, store.dialect.dbapi.Error), match="refused by the"):
         extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END)
-    with store.connect() as conn:
+    with store.begin() as conn:
         assert stored_watermark(conn, "testdept", Kind.PENALTY) is None
-    monkeypatch.setattr(extraction, "write_chunk", real_write)
+        assert len(_staged(store)) == 6  # chunks 1 and 2, committed before the failure
+        conn.exec_driver_sql(
+            "DROP TRIGGER refuse_7"
+            + (" ON staged_record" if store.dialect.name == "postgresql" else "")
+        )
     rerun = extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END)
-    assert rerun.fetched == 10 and rerun.new + rerun.unchanged == 10
+    assert rerun.fetched == 10 and rerun.new == 4 and rerun.unchanged == 6
     assert len(_staged(store)) == 10
 
 
@@ -350,10 +391,10 @@ def test_reader_errors_never_show_the_password() -> None:
 def test_timestamps_written_column_wise_are_sqlalchemys_own(tmp_path: Path) -> None:
     import polars as pl
 
-    from credit_sync.extraction import _Binder
+    from credit_sync.staging.records import Binder
 
     store = open_store_at(tmp_path)
-    bind = _Binder(store.dialect)
+    bind = Binder(store.dialect)
     times = [datetime(2026, 11, 28, 5, 1, 2, 345), datetime(999, 1, 1), T0]
     assert bind.times(pl.Series(times)).to_list() == [bind.time(t) for t in times]
 

@@ -12,12 +12,11 @@ ConnectorX or the driver), a fingerprint of each row is compared with the stored
 first, and only new or changed rows are normalised (`normalise_frame.py`), their
 canonical JSON written column-wise (it is both the stored payload and the input of the
 content hash) and written with one executemany per statement, from a writer thread
-that also hashes.
+that also hashes (`staging/writer.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,11 +48,11 @@ from credit_sync.source_frames import (
     driver_frames,
     inline,
     naive_local,
-    sql_literal,
     text_column,
 )
+from credit_sync.staging.records import CLEARED, Binder, StagedRows, write_rows
 from credit_sync.staging.store import utcnow
-from credit_sync.staging.tables import staged_record, watermark
+from credit_sync.staging.tables import watermark
 from credit_sync.staging.writer import StagingWriter
 
 log = logging.getLogger(__name__)
@@ -250,7 +249,7 @@ class _ChunkStager:
         kind: Kind,
         normaliser: Normaliser,
         logical_date: datetime,
-        binder: _Binder,
+        binder: Binder,
     ) -> None:
         self.dept, self.kind, self.normaliser = dept, kind, normaliser
         self.logical_date = logical_date
@@ -270,7 +269,7 @@ class _ChunkStager:
         """What staging one chunk takes: its new and changed rows, normalised and rendered.
         `uncommitted` holds the fingerprints of records written by chunks still being
         committed (by the writer thread), which the look-up in `conn` may not see yet."""
-        planned = PlannedChunk(self.dept.code, self.kind.value)
+        planned = PlannedChunk()
         usable = self._usable(naive_local(frame, self.timezone), result)
         if not usable.height:
             return planned
@@ -289,9 +288,8 @@ class _ChunkStager:
         planned.fingerprints = todo[_FINGERPRINT].to_list()
         update = pl.Series([rid in stored for rid in planned.record_ids], dtype=pl.Boolean)
         staged = self._render(todo)
-        planned.inserts = staged.filter(~update)
-        planned.updates = staged.filter(update)
-        planned.constants = {
+        planned.rows = StagedRows(staged.filter(~update), staged.filter(update))
+        planned.rows.constants = {
             "department": self.dept.code,
             "kind": self.kind.value,
             "last_extracted_for": self.logical_date,
@@ -395,7 +393,7 @@ class _ChunkStager:
                 "problems": problems,
                 "public_cleared": [bind.flag(c) for c in cleared],
                 "source_updated_at": bind.times(todo[_UPDATED]),
-                _CLEARED: pl.Series(cleared, dtype=pl.Boolean),
+                CLEARED: pl.Series(cleared, dtype=pl.Boolean),
             },
             strict=False,
         )
@@ -404,23 +402,7 @@ class _ChunkStager:
 # Columns a chunk's frame gains while it is planned.
 _KEY, _RECORD_ID, _UPDATED, _FINGERPRINT = "__key", "__record_id", "__updated", "__fingerprint"
 _INTERNAL = [_KEY, _RECORD_ID, _UPDATED, _FINGERPRINT]
-_CLEARED = "__cleared"  # a rendered chunk's publication flag, for its content hash
 _SEEDS = (0x63726564, 0x73796E63)  # fixed: fingerprints are compared across runs
-
-
-def content_hashes(payloads: Sequence[bytes], cleared: Sequence[bool]) -> list[str]:
-    """Each record's content hash from its payload's UTF-8 bytes: SHA-256 of
-    `[payload, cleared]` in canonical JSON, exactly what `stable_hash` would hash, fed to
-    the hash in parts (no copy of the payload is made to hash it)."""
-    opened = hashlib.sha256(b"[")
-    closings = {True: b", true]", False: b", false]"}
-    hashes = []
-    for payload, flag in zip(payloads, cleared, strict=True):
-        digest = opened.copy()
-        digest.update(payload)
-        digest.update(closings[flag])
-        hashes.append(digest.hexdigest())
-    return hashes
 
 
 def _update_times(column: pl.Series) -> pl.Series:
@@ -434,157 +416,18 @@ def _update_times(column: pl.Series) -> pl.Series:
 
 @dataclass
 class PlannedChunk:
-    """One chunk's new and changed records, rendered as staged_record rows; `write_chunk`
-    writes them (in the caller's thread or in the writer thread)."""
+    """One chunk's new and changed records: their staged_record rows (`write_rows`
+    writes them, here or in the writer thread) and what the extraction keeps of them."""
 
-    department: str
-    kind: str
     newest: datetime | None = None  # the newest update time among the chunk's rows
     record_ids: list[str] = field(default_factory=list)
     fingerprints: list[str] = field(default_factory=list)
-    # staged_record values (`_ChunkStager._render`): new records, changed ones; and the
-    # values every row of the chunk shares, by column
-    inserts: pl.DataFrame = field(default_factory=pl.DataFrame)
-    updates: pl.DataFrame = field(default_factory=pl.DataFrame)
-    constants: dict[str, Any] = field(default_factory=dict)
+    rows: StagedRows = field(default_factory=StagedRows)
 
     @property
     def written(self) -> dict[str, str]:
         """The fingerprints this chunk stores, by record id."""
         return dict(zip(self.record_ids, self.fingerprints, strict=True))
-
-
-def write_chunk(conn: Connection, planned: PlannedChunk) -> None:
-    """Write a planned chunk (in the caller's transaction): one executemany for the new
-    records, one for the changed ones. The content hashes and the parameter tuples are
-    made here, in the writer thread when there is one: off the thread that reads and
-    normalises the next chunk, the busier of the two."""
-    shared = planned.constants
-    if planned.inserts.height:
-        first = {
-            "first_extracted_for": shared["last_extracted_for"],
-            "created_at": shared["updated_at"],
-            "late": False,
-        }
-        _executemany(conn, True, shared | first, _parameters(planned.inserts, conn.dialect))
-    if planned.updates.height:
-        _executemany(conn, False, shared, _parameters(planned.updates, conn.dialect))
-
-
-def _parameters(staged: pl.DataFrame, dialect: sa.Dialect) -> list[tuple]:
-    """A rendered chunk's rows as `_VARYING_COLUMNS` tuples, content hash included."""
-    bind = _Binder(dialect)
-    payload_bytes = staged["payload"].cast(pl.Binary).to_list()
-    values = {
-        "content_hash": content_hashes(payload_bytes, staged[_CLEARED].to_list()),
-        # on SQLite the JSON columns are bound as their bytes (`_Binder.json_text`)
-        "payload": payload_bytes if bind.json_as_bytes else staged["payload"].to_list(),
-    }
-    columns = [
-        values[name]
-        if name in values
-        else (bind.json_text(staged[name]) if name in _JSON_COLUMNS else staged[name]).to_list()
-        for name in _VARYING_COLUMNS
-    ]
-    return list(zip(*columns, strict=True))
-
-
-class _Binder:
-    """Values as the staging dialect stores them, prepared column-wise or once per chunk
-    instead of by SQLAlchemy's per-row type processing (which cost more than the insert)."""
-
-    def __init__(self, dialect: sa.Dialect) -> None:
-        self.dialect = dialect
-        self._time = staged_record.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-        self._flag = staged_record.c.public_cleared.type.dialect_impl(dialect).bind_processor(
-            dialect
-        )
-
-    def time(self, value: datetime) -> Any:
-        return self._time(value) if self._time else value
-
-    def times(self, values: pl.Series) -> pl.Series:
-        """`time` of each value: SQLite keeps SQLAlchemy's text form (a test holds the two
-        equal), other stores take the datetimes."""
-        if self._time is None:
-            return values
-        return values.dt.strftime(_SQLITE_DATETIME)
-
-    def flag(self, value: bool) -> Any:
-        return self._flag(value) if self._flag else value
-
-    @property
-    def json_as_bytes(self) -> bool:
-        """Whether JSON columns are bound as their UTF-8 bytes, which the INSERT casts
-        back to text (`_JSON_COLUMNS`): on SQLite, where a kilobyte of Chinese text bound
-        as a Python str costs a decode out of Polars and an encode into SQLite, and twice
-        the memory."""
-        return self.dialect.name == "sqlite"
-
-    def json_text(self, values: pl.Series) -> pl.Series:
-        """A JSON column's values as they are bound (`json_as_bytes`)."""
-        return values.cast(pl.Binary) if self.json_as_bytes else values
-
-
-_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"  # SQLAlchemy's SQLite DATETIME storage format
-
-# Per record, the values that vary; a chunk's constants (department, kind, run times)
-# are written into the statement once instead of bound in every row.
-_VARYING_COLUMNS = (
-    "record_id",
-    "source_key",
-    "business_key",
-    "authority_code",
-    "payload",
-    "raw_hash",
-    "content_hash",
-    "notes",
-    "problems",
-    "public_cleared",
-    "source_updated_at",
-)
-_JSON_COLUMNS = ("payload", "notes", "problems")
-
-
-def _executemany(
-    conn: Connection, inserting: bool, constants: dict[str, Any], rows: list[tuple]
-) -> None:
-    """One executemany of `rows` (tuples of `_VARYING_COLUMNS`), with `constants` (column
-    → value in storage form) in the SQL: new records (`inserting`) or changed ones (by
-    record id; deleted_at cleared). Plain driver SQL: on SQLite one executemany, on
-    psycopg2 its page-wise helpers (many rows per INSERT, many UPDATEs per round trip)."""
-    if not rows:
-        return
-    literals = {column: sql_literal(value, conn.dialect) for column, value in constants.items()}
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    as_text = _Binder(conn.dialect).json_as_bytes
-    marks = {
-        name: f"CAST({mark} AS TEXT)" if as_text and name in _JSON_COLUMNS else mark
-        for name in _VARYING_COLUMNS
-    }
-    if inserting:
-        columns = ", ".join((*_VARYING_COLUMNS, *literals))
-        values = ", ".join([*marks.values(), *literals.values()])
-        sql = f"INSERT INTO staged_record ({columns}) VALUES ({values})"
-    else:  # the record id (first) goes last, to the WHERE
-        assignments = ", ".join(
-            [f"{name} = {marks[name]}" for name in _VARYING_COLUMNS[1:]]
-            + [f"{name} = {value}" for name, value in literals.items()]
-        )
-        sql = f"UPDATE staged_record SET {assignments}, deleted_at = NULL WHERE record_id = {mark}"
-        rows = [(*r[1:], r[0]) for r in rows]
-    if conn.dialect.driver == "psycopg2":
-        from psycopg2.extras import execute_batch, execute_values
-
-        cursor = conn.connection.dbapi_connection.cursor()
-        if inserting:
-            head, _, template = sql.partition(" VALUES ")
-            execute_values(cursor, f"{head} VALUES %s", rows, template=template, page_size=1000)
-        else:
-            execute_batch(cursor, sql, rows, page_size=500)
-        cursor.close()
-    else:
-        conn.exec_driver_sql(sql, rows)
 
 
 def stored_fingerprints(conn: Connection, record_ids: Sequence[str]) -> dict[str, str]:
@@ -628,7 +471,7 @@ def _writer_for(store: Engine) -> StagingWriter | None:
     in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
     if not WRITER_THREAD or in_memory:
         return None
-    return StagingWriter(store, write_chunk)
+    return StagingWriter(store, write_rows)
 
 
 def stage_rows(
@@ -646,7 +489,7 @@ def stage_rows(
 
     The first chunk is staged here; later ones (a large pull) are planned here and
     committed by a writer thread, one chunk behind, in order."""
-    stager = _ChunkStager(dept, kind, normaliser, logical_date, _Binder(store.dialect))
+    stager = _ChunkStager(dept, kind, normaliser, logical_date, Binder(store.dialect))
     newest: datetime | None = None
     writer: StagingWriter | None = None
     uncommitted: dict[int, dict[str, str]] = {}  # chunk number → fingerprints it writes
@@ -658,7 +501,7 @@ def stage_rows(
                 if writer is None:
                     with store.begin() as conn:
                         planned = stager.plan(conn, rows, result)
-                        write_chunk(conn, planned)
+                        write_rows(conn, planned.rows)
                 else:
                     committed = writer.committed()
                     for number in [n for n in uncommitted if n <= committed]:
@@ -666,7 +509,7 @@ def stage_rows(
                     with store.connect() as conn:
                         planned = stager.plan(conn, rows, result, _merged(uncommitted))
                     if planned.record_ids:
-                        uncommitted[writer.submit(planned)] = planned.written
+                        uncommitted[writer.submit(planned.rows)] = planned.written
             release_free_memory()
             if planned.newest is not None and (newest is None or planned.newest > newest):
                 newest = planned.newest

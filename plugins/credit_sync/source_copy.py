@@ -76,9 +76,9 @@ def copy_frames(source: Engine, query: str, chunk_size: int) -> Iterator[pl.Data
         columns = [(canonical_name(d.name), d.type_code) for d in cursor.description]
         _refuse_unsupported(columns)
         copy_sql = f"COPY ({query}) TO STDOUT WITH (FORMAT csv)"
-        receiver = _Receiver(raw.dbapi_connection, copy_sql, chunk_size)
-        while (data := receiver.next_chunk()) is not _END:
-            yield _frame(data, columns)
+        receiver = _Receiver(raw.dbapi_connection, copy_sql, chunk_size, columns)
+        while (frame := receiver.next_chunk()) is not _END:
+            yield frame
     except ColumnarReadError:
         raise
     except Exception as exc:  # the driver's errors, and psycopg2's own on a lost connection
@@ -144,14 +144,18 @@ class _Stopped(Exception):
 
 class _Receiver:
     """A thread running the COPY: psycopg2 calls `write` once per row, and every
-    `chunk_rows` rows the chunk's bytes go to a bounded queue, where the caller takes
-    them. A full queue blocks the thread, and the server with it."""
+    `chunk_rows` rows the chunk is parsed (Polars, without the GIL: while the caller
+    stages the previous one) and goes to a bounded queue, where the caller takes it. A
+    full queue blocks the thread, and the server with it."""
 
-    def __init__(self, connection: Any, copy_sql: str, chunk_rows: int) -> None:
+    def __init__(
+        self, connection: Any, copy_sql: str, chunk_rows: int, columns: list[tuple[str, int]]
+    ) -> None:
         self._connection = connection
         self._rows: list[bytes] = []
         self._chunk_rows = chunk_rows
-        self._chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(_QUEUED_CHUNKS)
+        self._columns = columns
+        self._chunks: queue.Queue[pl.DataFrame | BaseException | None] = queue.Queue(_QUEUED_CHUNKS)
         self._stopping = threading.Event()
         self.completed = False  # the COPY ran to its end: the connection can be reused
         self._thread = threading.Thread(
@@ -165,7 +169,7 @@ class _Receiver:
                 cursor.copy_expert(copy_sql, self)
             self.completed = True
             if self._rows:
-                self._hand_over(b"".join(self._rows))
+                self._hand_over(_frame(b"".join(self._rows), self._columns))
             self._hand_over(_END)
         except _Stopped:
             pass
@@ -180,9 +184,9 @@ class _Receiver:
         rows.append(row)
         if len(rows) >= self._chunk_rows:
             self._rows = []
-            self._hand_over(b"".join(rows))
+            self._hand_over(_frame(b"".join(rows), self._columns))
 
-    def _hand_over(self, item: bytes | BaseException | None) -> None:
+    def _hand_over(self, item: pl.DataFrame | BaseException | None) -> None:
         while True:
             if self._stopping.is_set():
                 raise _Stopped
@@ -192,7 +196,7 @@ class _Receiver:
             except queue.Full:
                 continue
 
-    def next_chunk(self) -> bytes | None:
+    def next_chunk(self) -> pl.DataFrame | None:
         item = self._chunks.get()
         if isinstance(item, BaseException):
             raise item

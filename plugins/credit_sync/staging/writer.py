@@ -4,9 +4,12 @@ and preparing the next.
 Preparing a chunk is mostly compiled work that releases the GIL (the source reader's
 decoding, Polars' normalisation and JSON writing), and so is most of a write: the SQLite
 library inserts and commits without the GIL, psycopg2 waits on the network without it.
-A thread therefore runs on the second core without copying the chunk anywhere (an
-earlier writer process spent as long pickling each chunk as writing it), and it is safe
-where a forked process is not (Polars' thread pool does not survive a fork).
+A thread therefore runs on the second core without copying the chunk anywhere, and it is
+safe where a forked process is not (Polars' thread pool does not survive a fork). A
+writer process was tried twice: pickling each chunk cost as much as writing it; handing
+it over as an Arrow file cost little, but the pipeline stayed as fast as with this thread
+(the machine's two cores were the limit, not the GIL) while the second interpreter held
+another 370 MB (docs/benchmarks.md).
 
 Chunks are committed in the order they were submitted, each in one transaction on the
 writer's own connection, exactly as they would be in the caller's thread; the caller
