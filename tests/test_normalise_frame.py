@@ -1,9 +1,10 @@
 """Normalising a chunk as a frame (compiled fast checks, the rest by the per-value path)
 gives exactly what the per-value path gives row by row (payload, notes, problems), and
-the payload text written column-wise is `canonical_json`'s, which is json.dumps' own."""
+the payload text written column-wise is `compact_json`'s, which is json.dumps' own."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, datetime
 from decimal import Decimal
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from credit_sync.config import Settings
-from credit_sync.normalise import Normaliser, canonical_json, stable_hash
+from credit_sync.normalise import Normaliser, canonical_json, compact_json, stable_hash
 from credit_sync.normalise_frame import normalise_frame, payload_json
 from credit_sync.schema import Kind, fields
 from credit_sync.source_frames import rows_frame
@@ -103,7 +104,7 @@ def _compare(kind: Kind, rows: list[dict]) -> None:
     payloads = payload_json(got.values).to_list()
     for i, row in enumerate(rows):
         want = normaliser.normalise(row)
-        assert payloads[i] == canonical_json(want.payload), row
+        assert payloads[i] == compact_json(want.payload), row
         assert got.notes_json[i] == canonical_json(want.notes), row
         assert got.problems.get(i, []) == [p.__dict__ for p in want.problems], row
 
@@ -201,13 +202,17 @@ def test_missing_columns_are_null_and_blank_status_is_normal() -> None:
     ),
     cleared=st.booleans(),
 )
-def test_canonical_json_is_json_dumps(payload: dict, cleared: bool) -> None:
+def test_canonical_and_compact_json_are_json_dumps(payload: dict, cleared: bool) -> None:
     value = [payload, cleared]
     assert canonical_json(value) == json.dumps(
         value, sort_keys=True, ensure_ascii=False, default=str
     )
-    assert canonical_json(value) == f"[{canonical_json(payload)}, {json.dumps(cleared)}]"
-    assert len(stable_hash(value)) == 64
+    assert compact_json(value) == json.dumps(
+        value, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":")
+    )
+    # what the content hash is made of, from the staged payload's text
+    assert compact_json(value) == f"[{compact_json(payload)},{json.dumps(cleared)}]"
+    assert stable_hash(value) == hashlib.sha256(compact_json(value).encode()).hexdigest()
 
 
 TRICKY_TEXT = [
@@ -225,7 +230,7 @@ TRICKY_TEXT = [
     keys=st.lists(st.text(max_size=6), min_size=1, max_size=6, unique=True),
     data=st.data(),
 )
-def test_payload_json_is_canonical_json_of_each_row(keys: list[str], data: st.DataObject) -> None:
+def test_payload_json_is_compact_json_of_each_row(keys: list[str], data: st.DataObject) -> None:
     """The staged payload (and so the content hash and the idempotency keys) must not
     change by a byte when it is written column-wise: text of every kind, and floats of
     every magnitude (Polars and Python write some differently; those go through repr)."""
@@ -245,4 +250,4 @@ def test_payload_json_is_canonical_json_of_each_row(keys: list[str], data: st.Da
             for k, is_float in zip(keys, kinds, strict=True)
         }
     )
-    assert payload_json(frame).to_list() == [canonical_json(r) for r in rows]
+    assert payload_json(frame).to_list() == [compact_json(r) for r in rows]

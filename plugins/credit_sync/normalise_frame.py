@@ -25,7 +25,7 @@ from credit_sync.normalise import (
     NormalisedRecord,
     Normaliser,
     canonical_json,
-    json_string,
+    compact_json,
 )
 from credit_sync.schema import Field, FieldType, Kind
 
@@ -254,24 +254,16 @@ def _fill_publicity_end(
 
 
 def payload_json(values: pl.DataFrame) -> pl.Series:
-    """Each row's canonical JSON (`canonical_json` of the row as a dict: keys sorted,
-    ", " and ": " separators, text unescaped beyond what JSON requires), byte for byte.
+    """Each row's staged payload: `compact_json` of the row as a dict (keys sorted, no
+    spaces, text unescaped beyond what JSON requires), byte for byte.
 
     Polars' JSON writer escapes text exactly as json.dumps does and writes floats as
-    Python's repr does between 1e-4 and 1e16; its compact separators are widened where a
-    key starts (`,"KEY":`, which cannot occur inside a value, whose quotes are escaped).
-    A row holding a float outside that range is written by `canonical_json`."""
+    Python's repr does between 1e-4 and 1e16. A row holding a float outside that range is
+    written by `compact_json`."""
     names = sorted(values.columns)
     if not names:
         return pl.Series("payload", ["{}"] * values.height, dtype=pl.String)
-    compact = [("{" if i == 0 else ",") + f"{json_string(n)}:" for i, n in enumerate(names)]
-    canonical = [("{" if i == 0 else ", ") + f"{json_string(n)}: " for i, n in enumerate(names)]
-    payloads = (
-        values.select(pl.struct(names).struct.json_encode())
-        .to_series()
-        .str.replace_many(compact, canonical)
-        .alias("payload")
-    )
+    payloads = values.select(pl.struct(names).struct.json_encode()).to_series().alias("payload")
     odd = pl.repeat(False, values.height, eager=True)
     for name in names:
         column = values[name]
@@ -282,5 +274,5 @@ def payload_json(values: pl.DataFrame) -> pl.Series:
     rows = odd.arg_true()
     if len(rows):
         picked = values[names].gather(rows).to_dicts()
-        payloads = payloads.scatter(rows, [canonical_json(row) for row in picked])
+        payloads = payloads.scatter(rows, [compact_json(row) for row in picked])
     return payloads

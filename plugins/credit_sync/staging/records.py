@@ -39,10 +39,10 @@ class StagedRows:
 
 def content_hashes(payloads: Sequence[bytes], cleared: Sequence[bool]) -> list[str]:
     """Each record's content hash from its payload's UTF-8 bytes: SHA-256 of
-    `[payload, cleared]` in canonical JSON, exactly what `stable_hash` would hash, fed to
-    the hash in parts (no copy of the payload is made to hash it)."""
+    `[payload, cleared]` in compact JSON, exactly what `stable_hash` would hash, fed to the
+    hash in parts (no copy of the payload is made to hash it)."""
     opened = hashlib.sha256(b"[")
-    closings = {True: b", true]", False: b", false]"}
+    closings = {True: b",true]", False: b",false]"}
     hashes = []
     for payload, flag in zip(payloads, cleared, strict=True):
         digest = opened.copy()
