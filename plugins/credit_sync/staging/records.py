@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 import polars as pl
@@ -181,4 +182,20 @@ def _executemany(
             execute_batch(cursor, sql, rows, page_size=500)
         cursor.close()
     else:
-        conn.exec_driver_sql(sql, rows)
+        if inserting and len(rows) >= _ROWS_PER_INSERT:
+            # Many rows per INSERT: the sqlite3 module gives up and takes back the GIL
+            # once per statement it runs, and the extraction's thread wants it meanwhile.
+            head, _, template = sql.partition(" VALUES ")
+            whole = len(rows) - len(rows) % _ROWS_PER_INSERT
+            flat = list(chain.from_iterable(rows[:whole]))
+            width = _ROWS_PER_INSERT * len(rows[0])
+            conn.exec_driver_sql(
+                f"{head} VALUES {', '.join([template] * _ROWS_PER_INSERT)}",
+                [tuple(flat[i : i + width]) for i in range(0, len(flat), width)],
+            )
+            rows = rows[whole:]
+        if rows:
+            conn.exec_driver_sql(sql, rows)
+
+
+_ROWS_PER_INSERT = 50  # 550 parameters: under SQLite's oldest limit of 999
