@@ -1,0 +1,68 @@
+"""Writing a chunk's staged_record rows: every value lands in its own row and column,
+however many rows one statement carries."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from credit_sync.normalise import compact_json, stable_hash
+from credit_sync.staging.records import _ROWS_PER_INSERT, CLEARED, Binder, StagedRows, write_rows
+from credit_sync.staging.store import open_store
+from credit_sync.staging.tables import staged_record
+
+
+def _rendered(count: int, store: sa.Engine, party: str) -> pl.DataFrame:
+    bind = Binder(store.dialect)
+    cleared = [i % 3 != 0 for i in range(count)]
+    return pl.DataFrame(
+        {
+            "record_id": [f"d:penalty:{i}" for i in range(count)],
+            "source_key": [str(i) for i in range(count)],
+            "business_key": [f"会罚〔2026〕{i}号" for i in range(count)],
+            "authority_code": ["1162042201381234XB"] * count,
+            "payload": [compact_json({"CF_XDR_MC": f"{party}{i}"}) for i in range(count)],
+            "raw_hash": [f"raw-{i}" for i in range(count)],
+            "notes": ["[]"] * count,
+            "problems": [json.dumps([{"field": "CF_JDRQ", "n": i}]) for i in range(count)],
+            "public_cleared": [bind.flag(c) for c in cleared],
+            "source_updated_at": bind.times(
+                pl.Series([datetime(2026, 11, 1, 8, i % 60, i // 60) for i in range(count)])
+            ),
+            CLEARED: cleared,
+        }
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("count", [1, _ROWS_PER_INSERT, 3 * _ROWS_PER_INSERT + 7])
+def test_every_value_lands_in_its_own_row_and_column(staging_url: str, count: int) -> None:
+    """Several rows per INSERT (SQLite) and psycopg2's pages: nothing shifted between rows
+    or columns, whole statements and the rest alike; then the same records changed."""
+    store = open_store(staging_url)
+    run = datetime(2026, 11, 2)
+    constants = {"department": "d", "kind": "penalty", "last_extracted_for": run,
+                 "updated_at": run}  # fmt: skip
+    with store.begin() as conn:
+        write_rows(conn, StagedRows(_rendered(count, store, "甲"), pl.DataFrame(), constants))
+    changed = _rendered(count, store, "乙")
+    with store.begin() as conn:
+        write_rows(conn, StagedRows(pl.DataFrame(), changed, constants))
+    with store.connect() as conn:
+        got = conn.execute(sa.select(staged_record).order_by(staged_record.c.created_at)).all()
+    assert len(got) == count
+    by_key = {row.source_key: row for row in got}
+    for i in range(count):
+        row = by_key[str(i)]
+        assert row.record_id == f"d:penalty:{i}"
+        assert row.business_key == f"会罚〔2026〕{i}号"
+        assert row.payload == {"CF_XDR_MC": f"乙{i}"}
+        assert row.problems == [{"field": "CF_JDRQ", "n": i}]
+        assert row.raw_hash == f"raw-{i}"
+        assert row.public_cleared is (i % 3 != 0)
+        assert row.source_updated_at == datetime(2026, 11, 1, 8, i % 60, i // 60)
+        assert row.content_hash == stable_hash([row.payload, row.public_cleared])
+        assert (row.department, row.kind, row.first_extracted_for) == ("d", "penalty", run)
