@@ -83,6 +83,8 @@ def sql_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         (BASE, GOOD_SQL.replace("modified AS updated_at", "modified"), "['updated_at']"),
         (BASE + "    reconcile: fortnightly\n", None, "reconcile must be daily, weekly"),
         (BASE + "    reconcile: [monday, 3]\n", None, "reconcile must be daily, weekly"),
+        (BASE + "    page_rows: 0\n", None, "page_rows must be a whole number of rows"),
+        (BASE + "    chunk_size: lots\n", None, "chunk_size must be a whole number of rows"),
     ],
 )
 @pytest.mark.usefixtures("sql_in_tmp")
@@ -94,6 +96,15 @@ def test_config_errors_name_file_department_and_problem(
         load_departments(path)
     assert str(path) in str(err.value)
     assert expected in str(err.value)
+
+
+@pytest.mark.usefixtures("sql_in_tmp")
+def test_page_rows_and_chunk_size_default_or_as_configured(tmp_path: Path) -> None:
+    (default,) = load_departments(_write(tmp_path, BASE))
+    assert (default.chunk_size, default.page_rows) == (20_000, 100_000)
+    tuned = BASE + "    chunk_size: 5000\n    page_rows: 250000\n"
+    (dept,) = load_departments(_write(tmp_path, tuned))
+    assert (dept.chunk_size, dept.page_rows) == (5000, 250_000)
 
 
 def test_select_check_allows_comments_ctes_and_semicolons_in_literals() -> None:

@@ -332,10 +332,9 @@ def test_pages_of_the_columnar_reader_lose_and_repeat_nothing(
 
     monkeypatch.setattr(extraction, "ColumnarRead", spy_pages)
     monkeypatch.setattr(extraction, "copy_frames", spy_copy)
-    monkeypatch.setattr(extraction, "PAGE_ROWS", 6)
     # 25 rows, four to a timestamp: every page boundary falls inside a group.
     _insert(source, [(*r[:5], T0.replace(minute=r[0] // 4)) for r in _many_rows(25)])
-    dept = replace(_dept(tmp_path), chunk_size=3)
+    dept = replace(_dept(tmp_path), chunk_size=3, page_rows=6)
     store = open_store_at(tmp_path)
     result = extract(dept, Kind.PENALTY, source, store, logical_date=END, window_end=END)
     assert (result.fetched, result.new, result.skipped) == (25, 25, [])

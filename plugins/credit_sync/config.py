@@ -79,6 +79,12 @@ class Department:
     # How rows are read: "auto" (PostgreSQL's COPY, ConnectorX for MySQL/MariaDB, else
     # the driver) or "driver" (always the SQLAlchemy driver). See docs/sources.md.
     reader: str = "auto"
+    # Rows per page of the MySQL/MariaDB columnar reader. ConnectorX decodes a query as
+    # fast as it can into an unbounded queue, so a window is read in keyset pages to keep
+    # memory bounded by the page; each page runs the SELECT again (a scan and a sort on
+    # the server), and the next page is read ahead while one is staged: larger pages cost
+    # fewer scans and more memory (about 1.5 kB a row of page). See docs/sources.md.
+    page_rows: int = 100_000
     # Weekdays (0 = Monday) on which the run lists the source's keys to find hard deletes.
     reconcile_days: frozenset[int] = frozenset()
 
@@ -133,6 +139,7 @@ _DEPT_KEYS = {
     "public_cleared_default",
     "chunk_size",
     "reader",
+    "page_rows",
     "reconcile",
 }
 _KIND_KEYS = {"sql", "mappings", "watermark", "tiebreak"}
@@ -225,6 +232,13 @@ def _reconcile_days(path: Path, where: str, raw: Any) -> frozenset[int]:
 READERS = ("auto", "driver")
 
 
+def _count(path: Path, where: str, key: str, value: Any) -> int:
+    """A positive whole number of rows."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{path}: {where}: {key} must be a whole number of rows above 0")
+    return value
+
+
 def _reader(path: Path, where: str, value: Any) -> str:
     if value not in READERS:
         raise ConfigError(f"{path}: {where}: reader must be one of {', '.join(READERS)}")
@@ -296,8 +310,9 @@ def load_departments(path: Path | None = None) -> list[Department]:
                 schedule=raw.get("schedule", "@daily"),
                 enabled=bool(raw.get("enabled", True)),
                 public_cleared_default=bool(raw.get("public_cleared_default", False)),
-                chunk_size=int(raw.get("chunk_size", 20_000)),
+                chunk_size=_count(path, where, "chunk_size", raw.get("chunk_size", 20_000)),
                 reader=_reader(path, where, raw.get("reader", "auto")),
+                page_rows=_count(path, where, "page_rows", raw.get("page_rows", 100_000)),
                 reconcile_days=_reconcile_days(path, where, raw.get("reconcile")),
             )
         )

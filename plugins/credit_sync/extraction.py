@@ -148,12 +148,6 @@ def window_query(
     return query, params
 
 
-# Rows one columnar read may return. ConnectorX decodes a query as fast as it can into an
-# unbounded queue, so a window is read in pages (keyset: after the last row's update
-# time and key) to keep memory bounded by the page, not by the table. Each page runs the
-# department's SELECT again (a scan and a sort on the server): larger pages cost fewer
-# scans and more memory (about 1.3 kB a row of read-ahead).
-PAGE_ROWS = 100_000
 
 
 def window_frames(
@@ -194,11 +188,11 @@ def window_frames(
 def _columnar_pages(
     dept: Department, source: Engine, url: str, select_sql: str, window: Window
 ) -> Iterator[pl.DataFrame]:
-    """The window read by ConnectorX, one page (`PAGE_ROWS`, whole chunks) at a time. A
+    """The window read by ConnectorX, one page (`page_rows`, whole chunks) at a time. A
     page is taken whole as soon as it is read (ConnectorX has decoded it ahead anyway),
     and the next page's query starts then: the server scans and sorts for it while this
     page is staged, instead of while the pipeline waits (holding the GIL)."""
-    page = max(1, PAGE_ROWS // dept.chunk_size) * dept.chunk_size
+    page = max(1, dept.page_rows // dept.chunk_size) * dept.chunk_size
 
     def start(after: tuple[Any, Any] | None) -> ColumnarRead:
         query, params = window_query(
