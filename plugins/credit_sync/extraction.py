@@ -10,9 +10,9 @@ Per chunk, the work is arranged for throughput (a department may hold millions o
 a chunk is a Polars frame (`source_copy.py`: PostgreSQL's COPY; `source_frames.py`:
 ConnectorX or the driver), a fingerprint of each row is compared with the stored one
 first, and only new or changed rows are normalised (`normalise_frame.py`), their
-canonical JSON written column-wise (it is both the stored payload and the input of the
-content hash) and written with one executemany per statement, from a writer thread
-that also hashes (`staging/writer.py`).
+compact JSON written column-wise (it is both the stored payload and the input of the
+content hash) and written by `staging/records.py`, from a writer thread that also hashes
+(`staging/writer.py`).
 """
 
 from __future__ import annotations
@@ -146,8 +146,6 @@ def window_query(
     if limit is not None:
         query += f" LIMIT {int(limit)}"
     return query, params
-
-
 
 
 def window_frames(
