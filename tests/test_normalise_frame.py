@@ -251,3 +251,16 @@ def test_payload_json_is_compact_json_of_each_row(keys: list[str], data: st.Data
         }
     )
     assert payload_json(frame).to_list() == [compact_json(r) for r in rows]
+
+
+def test_payload_json_takes_column_names_as_they_are() -> None:
+    """Names that a Polars expression would read as a wildcard or a regular expression
+    (found by the property test above) are plain keys."""
+    import polars as pl
+
+    rows = [
+        {"": None, "*": "a", "^a$": "x", "a": None},
+        {"": "y", "*": None, "^a$": None, "a": "b"},
+    ]
+    frame = pl.DataFrame({k: pl.Series([r[k] for r in rows], dtype=pl.String) for k in rows[0]})
+    assert payload_json(frame).to_list() == [compact_json(r) for r in rows]

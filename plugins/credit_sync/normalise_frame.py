@@ -263,7 +263,8 @@ def payload_json(values: pl.DataFrame) -> pl.Series:
     names = sorted(values.columns)
     if not names:
         return pl.Series("payload", ["{}"] * values.height, dtype=pl.String)
-    payloads = values.select(pl.struct(names).struct.json_encode()).to_series().alias("payload")
+    # Columns taken by name as they are (in an expression "*" or "^…$" would be patterns)
+    payloads = values[names].to_struct("payload").struct.json_encode()
     odd = pl.repeat(False, values.height, eager=True)
     for name in names:
         column = values[name]
