@@ -280,13 +280,13 @@ class _ChunkStager:
         planned.fingerprints = todo[_FINGERPRINT].to_list()
         update = pl.Series([rid in stored for rid in planned.record_ids], dtype=pl.Boolean)
         staged = self._render(todo)
-        planned.rows = StagedRows(staged.filter(~update), staged.filter(update))
-        planned.rows.constants = {
+        constants = {
             "department": self.dept.code,
             "kind": self.kind.value,
             "last_extracted_for": self.logical_date,
             "updated_at": utcnow(),
         }
+        planned.rows = StagedRows(staged.filter(~update), staged.filter(update), constants)
         changed = int(update.sum())
         result.new += todo.height - changed
         result.changed += changed

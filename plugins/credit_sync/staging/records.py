@@ -33,10 +33,6 @@ class StagedRows:
     updates: pl.DataFrame = field(default_factory=pl.DataFrame)
     constants: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def height(self) -> int:
-        return self.inserts.height + self.updates.height
-
 
 def content_hashes(payloads: Sequence[bytes], cleared: Sequence[bool]) -> list[str]:
     """Each record's content hash from its payload's UTF-8 bytes: SHA-256 of
@@ -73,11 +69,9 @@ def _parameters(staged: pl.DataFrame, dialect: sa.Dialect) -> list[tuple]:
     """A rendered chunk's rows as `VARYING_COLUMNS` tuples, content hash included."""
     bind = Binder(dialect)
     payload_bytes = staged["payload"].cast(pl.Binary).to_list()
-    values = {
-        "content_hash": content_hashes(payload_bytes, staged[CLEARED].to_list()),
-        # on SQLite the JSON columns are bound as their bytes (`Binder.json_text`)
-        "payload": payload_bytes if bind.json_as_bytes else staged["payload"].to_list(),
-    }
+    values = {"content_hash": content_hashes(payload_bytes, staged[CLEARED].to_list())}
+    if bind.json_as_bytes:
+        values["payload"] = payload_bytes  # the bytes it is bound as, made once
     columns = [
         values[name]
         if name in values
@@ -113,15 +107,18 @@ class Binder:
 
     @property
     def json_as_bytes(self) -> bool:
-        """Whether JSON columns are bound as their UTF-8 bytes, which the INSERT casts
-        back to text (`JSON_COLUMNS`): on SQLite, where a kilobyte of Chinese text bound
-        as a Python str costs a decode out of Polars and an encode into SQLite, and twice
-        the memory."""
-        return self.dialect.name == "sqlite"
+        return _json_as_bytes(self.dialect)
 
     def json_text(self, values: pl.Series) -> pl.Series:
         """A JSON column's values as they are bound (`json_as_bytes`)."""
         return values.cast(pl.Binary) if self.json_as_bytes else values
+
+
+def _json_as_bytes(dialect: sa.Dialect) -> bool:
+    """Whether JSON columns are bound as their UTF-8 bytes, which the INSERT casts back to
+    text (`JSON_COLUMNS`): on SQLite, where a kilobyte of Chinese text bound as a Python
+    str costs a decode out of Polars and an encode into SQLite, and twice the memory."""
+    return dialect.name == "sqlite"
 
 
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"  # SQLAlchemy's SQLite DATETIME storage format
@@ -155,7 +152,7 @@ def _executemany(
         return
     literals = {column: sql_literal(value, conn.dialect) for column, value in constants.items()}
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    as_text = Binder(conn.dialect).json_as_bytes
+    as_text = _json_as_bytes(conn.dialect)
     marks = {
         name: f"CAST({mark} AS TEXT)" if as_text and name in JSON_COLUMNS else mark
         for name in VARYING_COLUMNS
