@@ -101,7 +101,7 @@ def test_config_errors_name_file_department_and_problem(
 @pytest.mark.usefixtures("sql_in_tmp")
 def test_page_rows_and_chunk_size_default_or_as_configured(tmp_path: Path) -> None:
     (default,) = load_departments(_write(tmp_path, BASE))
-    assert (default.chunk_size, default.page_rows) == (20_000, 100_000)
+    assert (default.chunk_size, default.page_rows) == (10_000, 100_000)
     tuned = BASE + "    chunk_size: 5000\n    page_rows: 250000\n"
     (dept,) = load_departments(_write(tmp_path, tuned))
     assert (dept.chunk_size, dept.page_rows) == (5000, 250_000)

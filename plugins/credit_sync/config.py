@@ -75,7 +75,10 @@ class Department:
     schedule: str | None = "@daily"
     enabled: bool = True
     public_cleared_default: bool = False
-    chunk_size: int = 20_000
+    # Rows per fetch and per staging transaction. About 1.5 kB of worker memory a row, in
+    # each of the five places a pull holds a chunk (docs/operations.md); 20,000 gave no
+    # more throughput than 10,000 and 150 MB more peak memory (docs/benchmarks.md).
+    chunk_size: int = 10_000
     # How rows are read: "auto" (PostgreSQL's COPY, ConnectorX for MySQL/MariaDB, else
     # the driver) or "driver" (always the SQLAlchemy driver). See docs/sources.md.
     reader: str = "auto"
@@ -310,9 +313,13 @@ def load_departments(path: Path | None = None) -> list[Department]:
                 schedule=raw.get("schedule", "@daily"),
                 enabled=bool(raw.get("enabled", True)),
                 public_cleared_default=bool(raw.get("public_cleared_default", False)),
-                chunk_size=_count(path, where, "chunk_size", raw.get("chunk_size", 20_000)),
+                chunk_size=_count(
+                    path, where, "chunk_size", raw.get("chunk_size", Department.chunk_size)
+                ),
                 reader=_reader(path, where, raw.get("reader", "auto")),
-                page_rows=_count(path, where, "page_rows", raw.get("page_rows", 100_000)),
+                page_rows=_count(
+                    path, where, "page_rows", raw.get("page_rows", Department.page_rows)
+                ),
                 reconcile_days=_reconcile_days(path, where, raw.get("reconcile")),
             )
         )

@@ -15,6 +15,7 @@ row); here that work is done for the few values that need it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import polars as pl
@@ -60,19 +61,41 @@ class NormalisedFrame:
 
 def normalise_frame(normaliser: Normaliser, frame: pl.DataFrame) -> NormalisedFrame:
     """Normalise every row of `frame` (canonical column names; a field without a column
-    is null in every row). Time-zone-aware timestamps must already be naive."""
+    is null in every row). Time-zone-aware timestamps must already be naive.
+
+    Every field's compiled checks run in one Polars query: a call per check released and
+    retook the GIL a few hundred times a chunk, and each time waited for the writer and
+    reader threads to hand it back. Then only the fields with values left over go to
+    their resolvers."""
     height = frame.height
+    missing = [f.code for f in normaliser.fields if f.code not in frame.columns]
+    if missing:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Null).alias(code) for code in missing)
+    checks = [
+        _FieldCheck(normaliser, i, f, frame.schema[f.code]) for i, f in enumerate(normaliser.fields)
+    ]
+    computed = frame.lazy().select(chain.from_iterable(c.expressions() for c in checks)).collect()
+    left = computed.select(pl.col(c.rest for c in checks).any()).row(0)
     values: list[pl.Series] = []
     notes: list[pl.Series] = []
     problems: dict[int, list[dict[str, Any]]] = {}
-    for f in normaliser.fields:
-        column = (
-            frame[f.code]
-            if f.code in frame.columns
-            else pl.repeat(None, height, dtype=pl.Null, eager=True).alias(f.code)
-        )
-        value, note = _normalise_column(normaliser, f, column, problems)
-        values.append(value.alias(f.code))
+    for check, any_left in zip(checks, left, strict=True):
+        value, note = check.result(computed)
+        if any_left:
+            positions = computed[check.rest].arg_true()
+            resolved, texts = _resolve(
+                normaliser,
+                check.field,
+                frame[check.field.code].gather(positions),
+                positions,
+                problems,
+            )
+            value = value.scatter(positions, pl.Series(resolved, dtype=value.dtype))
+            if any(t is not None for t in texts):
+                if note is None:
+                    note = nulls(height, pl.String)
+                note = note.scatter(positions, pl.Series(texts, dtype=pl.String))
+        values.append(value.alias(check.field.code))
         if note is not None:
             notes.append(note)
     normalised = pl.DataFrame(values)
@@ -95,38 +118,44 @@ def nulls(height: int, dtype: pl.DataType) -> pl.Series:
     return pl.repeat(None, height, dtype=dtype, eager=True)
 
 
-def _normalise_column(
-    normaliser: Normaliser,
-    f: Field,
-    column: pl.Series,
-    problems: dict[int, list[dict[str, Any]]],
-) -> tuple[pl.Series, pl.Series | None]:
-    """One field: (normalised values, note text per row or None when no row has one)."""
-    table = normaliser.mappings.get(f.code) or {}
-    fast, mapped = _fast_values(f, column, table)
-    output_type = pl.Float64 if f.type is FieldType.AMOUNT else pl.String
-    values = fast.cast(output_type)
-    notes: pl.Series | None = None
-    if mapped is not None and mapped.any():
-        note_text = {code: normaliser.note_json(normaliser.mapping_note(f, code)) for code in table}
-        notes = (
-            column.cast(pl.String)
-            .replace_strict(note_text, default=None, return_dtype=pl.String)
-            .zip_with(mapped, nulls(len(column), pl.String))
+class _FieldCheck:
+    """One field's compiled checks, as expressions on the source column: its value where
+    a check accepts it (null elsewhere), the note of a configured mapping where one
+    applied, and which rows are left for the resolver (`rest`)."""
+
+    def __init__(self, normaliser: Normaliser, number: int, f: Field, dtype: pl.DataType) -> None:
+        self.field = f
+        self.value, self.note, self.rest = f"__value{number}", f"__note{number}", f"__rest{number}"
+        self._dtype = dtype
+        self._table = normaliser.mappings.get(f.code) or {}
+        self._note_text = {
+            code: normaliser.note_json(normaliser.mapping_note(f, code)) for code in self._table
+        }
+        self._mapped = False
+
+    def expressions(self) -> list[pl.Expr]:
+        f, column = self.field, pl.col(self.field.code)
+        fast, mapped = _fast_values(f, column, self._dtype, self._table)
+        output_type = pl.Float64 if f.type is FieldType.AMOUNT else pl.String
+        # The rest: not null at the source, not accepted above. STATUS has no nulls left.
+        rest = (
+            fast.is_null() if f.type is FieldType.STATUS else fast.is_null() & column.is_not_null()
         )
-    # The rest: not null at the source, not accepted above. STATUS has no nulls left.
-    rest = fast.is_null() & column.is_not_null() if f.type is not FieldType.STATUS else None
-    if rest is None:
-        rest = fast.is_null()
-    positions = rest.arg_true()
-    if len(positions):
-        resolved, texts = _resolve(normaliser, f, column.gather(positions), positions, problems)
-        values = values.scatter(positions, pl.Series(resolved, dtype=output_type))
-        if any(t is not None for t in texts):
-            if notes is None:
-                notes = nulls(len(column), pl.String)
-            notes = notes.scatter(positions, pl.Series(texts, dtype=pl.String))
-    return values, notes
+        found = [fast.cast(output_type).alias(self.value), rest.alias(self.rest)]
+        if mapped is not None:
+            self._mapped = True
+            note = column.cast(pl.String).replace_strict(
+                self._note_text, default=None, return_dtype=pl.String
+            )
+            found.append(pl.when(mapped).then(note).alias(self.note))
+        return found
+
+    def result(self, computed: pl.DataFrame) -> tuple[pl.Series, pl.Series | None]:
+        """(values, mapping notes or None) from the query's output."""
+        note = computed[self.note] if self._mapped else None
+        if note is not None and note.null_count() == len(note):
+            note = None
+        return computed[self.value], note
 
 
 def _resolve(
@@ -164,23 +193,23 @@ def _resolve(
 
 
 def _fast_values(
-    f: Field, column: pl.Series, table: dict[str, str]
-) -> tuple[pl.Series, pl.Series | None]:
-    """Per field: the canonical value where a compiled check can give it (null elsewhere),
-    and which rows a configured mapping translated (None when the field has no mapping).
-    Each check accepts only what the resolver would return unchanged with no note or
-    problem, or, for `mapped` rows, exactly the resolver's mapped value."""
-    dtype = column.dtype
-    none = nulls(len(column), pl.String)
+    f: Field, column: pl.Expr, dtype: pl.DataType, table: dict[str, str]
+) -> tuple[pl.Expr, pl.Expr | None]:
+    """Per field (`column` of type `dtype`): the canonical value where a compiled check can
+    give it (null elsewhere), and which rows a configured mapping translated (None when
+    the field has no mapping). Each check accepts only what the resolver would return
+    unchanged with no note or problem, or, for `mapped` rows, exactly the resolver's
+    mapped value."""
+    none = pl.lit(None, dtype=pl.String)
     if f.type is FieldType.DATE:
-        if dtype == pl.Date or dtype == pl.Datetime:
-            return column.dt.to_string("%Y-%m-%d") if dtype == pl.Date else (
-                column.dt.date().dt.to_string("%Y-%m-%d")
-            ), None
+        if dtype == pl.Date:
+            return column.dt.to_string("%Y-%m-%d"), None
+        if dtype == pl.Datetime:
+            return column.dt.date().dt.to_string("%Y-%m-%d"), None
         if dtype == pl.String:
             iso = column.str.to_date("%Y-%m-%d", strict=False).dt.to_string("%Y-%m-%d")
             ok = (iso == column) & ~column.str.starts_with("0000")
-            return column.zip_with(ok.fill_null(False), none), None
+            return pl.when(ok.fill_null(False)).then(column), None
         return none, None
     if f.type is FieldType.AMOUNT:
         if dtype == pl.Decimal:  # exact text, then one correctly rounded conversion
@@ -189,13 +218,13 @@ def _fast_values(
             number = column.cast(pl.Float64)
         elif dtype == pl.String:  # plain decimal text (PostgreSQL's numeric, as COPY writes it)
             plain = column.str.contains(_PLAIN_DECIMAL).fill_null(False)
-            number = column.zip_with(plain, none).cast(pl.Float64)
+            number = pl.when(plain).then(column).cast(pl.Float64)
         else:
-            return pl.Series([None] * len(column), dtype=pl.Float64), None
-        return number.zip_with(number.is_finite().fill_null(False), number.clear(len(number))), None
+            return pl.lit(None, dtype=pl.Float64), None
+        return pl.when(number.is_finite().fill_null(False)).then(number), None
     if dtype != pl.String:
         if f.type is FieldType.STATUS:  # blank means 正常
-            return none.fill_null("0").zip_with(column.is_null(), none), None
+            return pl.when(column.is_null()).then(pl.lit("0")), None
         return none, None
     # No whitespace at either end (first and last character only: text can be long).
     edges = list(WHITESPACE)
@@ -203,10 +232,10 @@ def _fast_values(
         column.str.len_bytes() > 0
     )
     if f.type is FieldType.TEXT:
-        return column.zip_with(stripped.fill_null(False), none), None
+        return pl.when(stripped.fill_null(False)).then(column), None
     if f.type in _CODE_TYPES:
         ok = column.str.contains(_CANONICAL_CODE)
-        return column.zip_with(ok.fill_null(False), none), None
+        return pl.when(ok.fill_null(False)).then(column), None
     # ENUM, MULTI_ENUM, STATUS: as written, or translated by the department's mapping.
     multi, status = f.type is FieldType.MULTI_ENUM, f.type is FieldType.STATUS
     single = ~column.str.contains(_MULTI_SEPARATOR) if multi else None
@@ -214,10 +243,8 @@ def _fast_values(
     plain = stripped if known is None else stripped & ~known
     if single is not None:
         plain = plain & single
-    value = column
-    if status:
-        value = column.replace(_STATUS_BY_LABEL)
-    fast = value.zip_with(plain.fill_null(False), none)
+    value = column.replace(_STATUS_BY_LABEL) if status else column
+    fast = pl.when(plain.fill_null(False)).then(value)
     mapped = None
     if known is not None:
         mapped = stripped & known
@@ -228,9 +255,9 @@ def _fast_values(
             code: (_STATUS_BY_LABEL.get(to, to) if status else to) for code, to in table.items()
         }
         translated = column.replace_strict(target, default=None, return_dtype=pl.String)
-        fast = translated.zip_with(mapped, fast)
+        fast = pl.when(mapped).then(translated).otherwise(fast)
     if status:
-        fast = fast.zip_with(column.is_not_null(), none.fill_null("0"))
+        fast = pl.when(column.is_not_null()).then(fast).otherwise(pl.lit("0"))
     return fast, mapped
 
 

@@ -11,7 +11,13 @@ import pytest
 import sqlalchemy as sa
 
 from credit_sync.normalise import compact_json, stable_hash
-from credit_sync.staging.records import _ROWS_PER_INSERT, CLEARED, Binder, StagedRows, write_rows
+from credit_sync.staging.records import (
+    _ROWS_PER_INSERT,
+    Binder,
+    StagedRows,
+    content_hashes,
+    write_rows,
+)
 from credit_sync.staging.store import open_store
 from credit_sync.staging.tables import staged_record
 
@@ -19,13 +25,14 @@ from credit_sync.staging.tables import staged_record
 def _rendered(count: int, store: sa.Engine, party: str) -> pl.DataFrame:
     bind = Binder(store.dialect)
     cleared = [i % 3 != 0 for i in range(count)]
+    payloads = pl.Series([compact_json({"CF_XDR_MC": f"{party}{i}"}) for i in range(count)])
     return pl.DataFrame(
         {
             "record_id": [f"d:penalty:{i}" for i in range(count)],
             "source_key": [str(i) for i in range(count)],
             "business_key": [f"会罚〔2026〕{i}号" for i in range(count)],
             "authority_code": ["1162042201381234XB"] * count,
-            "payload": [compact_json({"CF_XDR_MC": f"{party}{i}"}) for i in range(count)],
+            "payload": payloads,
             "raw_hash": [f"raw-{i}" for i in range(count)],
             "notes": ["[]"] * count,
             "problems": [json.dumps([{"field": "CF_JDRQ", "n": i}]) for i in range(count)],
@@ -33,7 +40,7 @@ def _rendered(count: int, store: sa.Engine, party: str) -> pl.DataFrame:
             "source_updated_at": bind.times(
                 pl.Series([datetime(2026, 11, 1, 8, i % 60, i // 60) for i in range(count)])
             ),
-            CLEARED: cleared,
+            "content_hash": content_hashes(payloads, cleared),
         }
     )  # fmt: skip
 
@@ -66,3 +73,23 @@ def test_every_value_lands_in_its_own_row_and_column(staging_url: str, count: in
         assert row.source_updated_at == datetime(2026, 11, 1, 8, i % 60, i // 60)
         assert row.content_hash == stable_hash([row.payload, row.public_cleared])
         assert (row.department, row.kind, row.first_extracted_for) == ("d", "penalty", run)
+
+
+def test_a_row_failing_midway_leaves_nothing_of_its_chunk(staging_url: str) -> None:
+    """A record already staged, sent again as new in the middle of a many-row INSERT:
+    the write fails with the store's error, and the transaction's rollback takes back the
+    rows the same statement wrote before it (SQLite inserts OR FAIL, not undoing them)."""
+    store = open_store(staging_url)
+    run = datetime(2026, 11, 2)
+    constants = {"department": "d", "kind": "penalty", "last_extracted_for": run,
+                 "updated_at": run}  # fmt: skip
+    chunk = _rendered(3 * _ROWS_PER_INSERT, store, "甲")
+    clash = _ROWS_PER_INSERT + _ROWS_PER_INSERT // 2  # inside the second statement
+    with store.begin() as conn:
+        write_rows(conn, StagedRows(chunk.slice(clash, 1), pl.DataFrame(), constants))
+    refused = (sa.exc.IntegrityError, store.dialect.dbapi.IntegrityError)  # psycopg2's own cursor
+    with pytest.raises(refused), store.begin() as conn:
+        write_rows(conn, StagedRows(chunk, pl.DataFrame(), constants))
+    with store.connect() as conn:
+        staged = conn.execute(sa.select(staged_record.c.source_key)).scalars().all()
+    assert staged == [str(clash)]

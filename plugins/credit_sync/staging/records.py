@@ -20,28 +20,26 @@ from sqlalchemy.engine import Connection
 from credit_sync.source_frames import sql_literal
 from credit_sync.staging.tables import staged_record
 
-CLEARED = "__cleared"  # a rendered chunk's publication flag, for its content hash
-
 
 @dataclass
 class StagedRows:
     """One chunk's staged_record values: of its new records and of its changed ones (a
-    frame each: the `VARYING_COLUMNS` but the content hash, plus `CLEARED`), and the
-    values every row shares, by column (department, kind, run times)."""
+    frame each, of the `VARYING_COLUMNS`), and the values every row shares, by column
+    (department, kind, run times)."""
 
     inserts: pl.DataFrame = field(default_factory=pl.DataFrame)
     updates: pl.DataFrame = field(default_factory=pl.DataFrame)
     constants: dict[str, Any] = field(default_factory=dict)
 
 
-def content_hashes(payloads: Sequence[bytes], cleared: Sequence[bool]) -> list[str]:
-    """Each record's content hash from its payload's UTF-8 bytes: SHA-256 of
+def content_hashes(payloads: pl.Series, cleared: Sequence[bool]) -> list[str]:
+    """Each record's content hash from its payload (compact JSON text): SHA-256 of
     `[payload, cleared]` in compact JSON, exactly what `stable_hash` would hash, fed to the
     hash in parts (no copy of the payload is made to hash it)."""
     opened = hashlib.sha256(b"[")
     closings = {True: b",true]", False: b",false]"}
     hashes = []
-    for payload, flag in zip(payloads, cleared, strict=True):
+    for payload, flag in zip(payloads.cast(pl.Binary).to_list(), cleared, strict=True):
         digest = opened.copy()
         digest.update(payload)
         digest.update(closings[flag])
@@ -50,9 +48,8 @@ def content_hashes(payloads: Sequence[bytes], cleared: Sequence[bool]) -> list[s
 
 
 def write_rows(conn: Connection, rows: StagedRows) -> None:
-    """Write a chunk's rows in the caller's transaction. The content hashes and the
-    parameter tuples are made here: in the writer thread when there is one, off the
-    thread that reads and normalises the next chunk, the busier of the two."""
+    """Write a chunk's rows in the caller's transaction (the parameters are made here: in
+    the writer thread when there is one)."""
     shared = rows.constants
     if rows.inserts.height:
         first = {
@@ -65,20 +62,13 @@ def write_rows(conn: Connection, rows: StagedRows) -> None:
         _executemany(conn, False, shared, _parameters(rows.updates, conn.dialect))
 
 
-def _parameters(staged: pl.DataFrame, dialect: sa.Dialect) -> list[tuple]:
-    """A rendered chunk's rows as `VARYING_COLUMNS` tuples, content hash included."""
+def _parameters(staged: pl.DataFrame, dialect: sa.Dialect) -> list[list]:
+    """A rendered chunk's `VARYING_COLUMNS`, each as a list of values as they are bound."""
     bind = Binder(dialect)
-    payload_bytes = staged["payload"].cast(pl.Binary).to_list()
-    values = {"content_hash": content_hashes(payload_bytes, staged[CLEARED].to_list())}
-    if bind.json_as_bytes:
-        values["payload"] = payload_bytes  # the bytes it is bound as, made once
-    columns = [
-        values[name]
-        if name in values
-        else (bind.json_text(staged[name]) if name in JSON_COLUMNS else staged[name]).to_list()
+    return [
+        (bind.json_text(staged[name]) if name in JSON_COLUMNS else staged[name]).to_list()
         for name in VARYING_COLUMNS
     ]
-    return list(zip(*columns, strict=True))
 
 
 class Binder:
@@ -142,13 +132,14 @@ JSON_COLUMNS = ("payload", "notes", "problems")
 
 
 def _executemany(
-    conn: Connection, inserting: bool, constants: dict[str, Any], rows: list[tuple]
+    conn: Connection, inserting: bool, constants: dict[str, Any], columns: list[list]
 ) -> None:
-    """One executemany of `rows` (tuples of `VARYING_COLUMNS`), with `constants` (column
+    """One executemany of the rows in `columns` (`VARYING_COLUMNS`), with `constants` (column
     → value in storage form) in the SQL: new records (`inserting`) or changed ones (by
     record id; deleted_at cleared). Plain driver SQL: on SQLite one executemany, on
     psycopg2 its page-wise helpers (many rows per INSERT, many UPDATEs per round trip)."""
-    if not rows:
+    count = len(columns[0])
+    if not count:
         return
     literals = {column: sql_literal(value, conn.dialect) for column, value in constants.items()}
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -158,41 +149,52 @@ def _executemany(
         for name in VARYING_COLUMNS
     }
     if inserting:
-        columns = ", ".join((*VARYING_COLUMNS, *literals))
+        names = ", ".join((*VARYING_COLUMNS, *literals))
         values = ", ".join([*marks.values(), *literals.values()])
-        sql = f"INSERT INTO staged_record ({columns}) VALUES ({values})"
+        # OR FAIL on SQLite: a failing row fails the statement and the caller rolls back
+        # the whole chunk anyway; the default (ABORT) made every many-row INSERT copy each
+        # page it touched to a statement journal first, in case it had to undo itself.
+        conflict = "OR FAIL " if conn.dialect.name == "sqlite" else ""
+        sql = f"INSERT {conflict}INTO staged_record ({names}) VALUES ({values})"
     else:  # the record id (first) goes last, to the WHERE
         assignments = ", ".join(
             [f"{name} = {marks[name]}" for name in VARYING_COLUMNS[1:]]
             + [f"{name} = {value}" for name, value in literals.items()]
         )
         sql = f"UPDATE staged_record SET {assignments}, deleted_at = NULL WHERE record_id = {mark}"
-        rows = [(*r[1:], r[0]) for r in rows]
+        columns = [*columns[1:], columns[0]]
     if conn.dialect.driver == "psycopg2":
         from psycopg2.extras import execute_batch, execute_values
 
         cursor = conn.connection.dbapi_connection.cursor()
         if inserting:
             head, _, template = sql.partition(" VALUES ")
+            rows = list(zip(*columns, strict=True))
             execute_values(cursor, f"{head} VALUES %s", rows, template=template, page_size=1000)
         else:
-            execute_batch(cursor, sql, rows, page_size=500)
+            execute_batch(cursor, sql, list(zip(*columns, strict=True)), page_size=500)
         cursor.close()
-    else:
-        if inserting and len(rows) >= _ROWS_PER_INSERT:
-            # Many rows per INSERT: the sqlite3 module gives up and takes back the GIL
-            # once per statement it runs, and the extraction's thread wants it meanwhile.
-            head, _, template = sql.partition(" VALUES ")
-            whole = len(rows) - len(rows) % _ROWS_PER_INSERT
-            flat = list(chain.from_iterable(rows[:whole]))
-            width = _ROWS_PER_INSERT * len(rows[0])
-            conn.exec_driver_sql(
-                f"{head} VALUES {', '.join([template] * _ROWS_PER_INSERT)}",
-                [tuple(flat[i : i + width]) for i in range(0, len(flat), width)],
-            )
-            rows = rows[whole:]
-        if rows:
-            conn.exec_driver_sql(sql, rows)
+        return
+    whole = 0
+    if inserting and count >= _ROWS_PER_INSERT:
+        # Many rows per INSERT: the sqlite3 module gives up and takes back the GIL once per
+        # statement it runs, and the extraction's thread wants it meanwhile. Each
+        # statement's parameters are taken from the columns directly, row after row.
+        head, _, template = sql.partition(" VALUES ")
+        whole = count - count % _ROWS_PER_INSERT
+        conn.exec_driver_sql(
+            f"{head} VALUES {', '.join([template] * _ROWS_PER_INSERT)}",
+            [
+                tuple(
+                    chain.from_iterable(
+                        zip(*(c[i : i + _ROWS_PER_INSERT] for c in columns), strict=True)
+                    )
+                )
+                for i in range(0, whole, _ROWS_PER_INSERT)
+            ],
+        )
+    if whole < count:
+        conn.exec_driver_sql(sql, list(zip(*(c[whole:] for c in columns), strict=True)))
 
 
 _ROWS_PER_INSERT = 50  # 550 parameters: under SQLite's oldest limit of 999
