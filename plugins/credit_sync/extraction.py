@@ -18,7 +18,7 @@ content hash) and written by `staging/records.py`, from a writer thread that als
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -186,29 +186,66 @@ def window_frames(
 def _columnar_pages(
     dept: Department, source: Engine, url: str, select_sql: str, window: Window
 ) -> Iterator[pl.DataFrame]:
-    """The window read by ConnectorX, one page (`page_rows`, whole chunks) at a time. A
-    page is taken whole as soon as it is read (ConnectorX has decoded it ahead anyway),
-    and the next page's query starts then: the server scans and sorts for it while this
-    page is staged, instead of while the pipeline waits (holding the GIL)."""
-    page = max(1, dept.page_rows // dept.chunk_size) * dept.chunk_size
+    """The window read by ConnectorX, one page (whole chunks, see `page_rows`) at a time.
+    A page is taken whole as soon as it is read (ConnectorX has decoded it ahead anyway),
+    and the next page's query starts then: the server reads it while this page is staged,
+    instead of while the pipeline waits (holding the GIL)."""
 
-    def start(after: tuple[Any, Any] | None) -> ColumnarRead:
-        query, params = window_query(
-            select_sql, window, source.dialect.name, after=after, limit=page
+    def query(after: tuple[Any, Any] | None, limit: int) -> str:
+        text, params = window_query(
+            select_sql, window, source.dialect.name, after=after, limit=limit
         )
-        return ColumnarRead(
-            url, inline(query, params, source.dialect), dept.chunk_size, source.url.password
-        )
+        return inline(text, params, source.dialect)
 
-    read: ColumnarRead | None = start(None)
+    page = page_rows(dept, source, lambda rows: query(None, rows))
+    read: ColumnarRead | None = ColumnarRead(
+        url, query(None, page), dept.chunk_size, source.url.password
+    )
     while read is not None:
         frames = list(read)
         read = None
         if sum(frame.height for frame in frames) == page:
             last = frames[-1]
-            read = start((last[SOURCE_UPDATED_AT][-1], last[SOURCE_KEY][-1]))
+            after = (last[SOURCE_UPDATED_AT][-1], last[SOURCE_KEY][-1])
+            read = ColumnarRead(url, query(after, page), dept.chunk_size, source.url.password)
         while frames:
             yield frames.pop(0)  # a staged chunk's memory goes as the next is taken
+
+
+# Chunks per page when the server reads a page in order from an index: as fast as larger
+# pages, and memory stays that of a few chunks (docs/benchmarks.md).
+INDEXED_PAGE_CHUNKS = 2
+
+
+def page_rows(dept: Department, source: Engine, first_page: Callable[[int], str]) -> int:
+    """Rows per keyset page (whole chunks). `INDEXED_PAGE_CHUNKS` chunks where the
+    server's plan for such a page (`first_page(rows)`: its query) reads the window in
+    order from an index: a page then costs what it reads. Otherwise (the server sorts the
+    window, or builds it in a temporary table, for every page) `dept.page_rows`: each page
+    costs a scan of the window, and fewer pages cost fewer scans."""
+    small = min(dept.page_rows, INDEXED_PAGE_CHUNKS * dept.chunk_size)
+    rows = dept.page_rows if _sorts_each_page(source, first_page(small)) else small
+    return max(1, rows // dept.chunk_size) * dept.chunk_size
+
+
+def _sorts_each_page(source: Engine, page_query: str) -> bool:
+    """Whether the server's plan for a page sorts or materialises (MySQL/MariaDB EXPLAIN);
+    a plan it does not give (a privilege, another dialect) counts as sorting."""
+    try:
+        with source.connect() as conn:
+            # The driver's own cursor, without parameters: a % in the SQL stays itself.
+            cursor = conn.connection.dbapi_connection.cursor()
+            try:
+                cursor.execute(f"EXPLAIN {page_query}")
+                names = [column[0] for column in cursor.description]
+                plan = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            finally:
+                cursor.close()
+    except (sa.exc.SQLAlchemyError, source.dialect.loaded_dbapi.Error) as exc:
+        log.info("no plan for the page query (%s): pages sized for a sort", type(exc).__name__)
+        return True
+    extras = " ".join(str(row.get("Extra") or "") for row in plan).lower()
+    return not plan or "filesort" in extras or "temporary" in extras
 
 
 # What reading a department's database can raise: the driver's errors, and text that is
