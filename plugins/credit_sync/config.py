@@ -82,11 +82,13 @@ class Department:
     # How rows are read: "auto" (PostgreSQL's COPY, ConnectorX for MySQL/MariaDB, else
     # the driver) or "driver" (always the SQLAlchemy driver). See docs/sources.md.
     reader: str = "auto"
-    # Rows per page of the MySQL/MariaDB columnar reader. ConnectorX decodes a query as
-    # fast as it can into an unbounded queue, so a window is read in keyset pages to keep
-    # memory bounded by the page; each page runs the SELECT again (a scan and a sort on
-    # the server), and the next page is read ahead while one is staged: larger pages cost
-    # fewer scans and more memory (about 1.5 kB a row of page). See docs/sources.md.
+    # Rows per page of the MySQL/MariaDB columnar reader where the server sorts the window
+    # for every page. ConnectorX decodes a query as fast as it can into an unbounded
+    # queue, so a window is read in keyset pages to keep memory bounded by the page; each
+    # page runs the SELECT again, and the next page is read ahead while one is staged:
+    # without an index on (update time, key), larger pages cost fewer scans and sorts and
+    # more memory (about 1.5 kB a row of page). With one, pages are two chunks
+    # (`extraction.page_rows`). See docs/sources.md.
     page_rows: int = 100_000
     # Weekdays (0 = Monday) on which the run lists the source's keys to find hard deletes.
     reconcile_days: frozenset[int] = frozenset()
