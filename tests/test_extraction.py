@@ -355,34 +355,39 @@ def test_pages_of_the_columnar_reader_lose_and_repeat_nothing(
         assert (pages, copies) == ([], [])  # SQLite sources are read by the driver
 
 
-@pytest.mark.parametrize("driver", ["mysql", "pymysql"])
+@pytest.mark.parametrize("driver", ["mysql", "pymysql", "postgresql"])
 def test_pages_are_small_where_an_index_gives_the_order_and_large_where_the_server_sorts(
-    mariadb_database: str, tmp_path: Path, driver: str
+    request: pytest.FixtureRequest, tmp_path: Path, driver: str
 ) -> None:
-    """MariaDB reads a window page by page: where each page is a sort of the whole window,
-    pages are `page_rows` (fewer sorts); where an index on (update time, key) gives the
-    order, pages are a few chunks (memory stays a few chunks). The plan is the server's
-    EXPLAIN of a page; a % in the department's SQL is not taken for a parameter."""
+    """The columnar reader reads a window page by page: where each page is a sort of the
+    whole window, pages are `page_rows` (fewer sorts); where an index on (update time,
+    key) gives the order, pages are a few chunks (memory stays a few chunks). The plan is
+    the server's EXPLAIN of a page; a % in the department's SQL is not a parameter."""
     from credit_sync.engines import SCHEMES, database_engine
     from credit_sync.extraction import INDEXED_PAGE_CHUNKS, Window, page_rows, window_query
     from credit_sync.source_frames import inline
 
-    url = sa.make_url(mariadb_database)
-    source = database_engine(url.set(drivername=SCHEMES["mysql"]) if driver == "mysql" else url)
+    if driver == "postgresql":
+        url = sa.make_url(request.getfixturevalue("pg_database"))
+    else:
+        url = sa.make_url(request.getfixturevalue("mariadb_database"))
+        if driver == "mysql":
+            url = url.set(drivername=SCHEMES["mysql"])
+    source = database_engine(url)
     with source.begin() as conn:
         conn.execute(sa.text(DDL))
-    _insert(source, _many_rows(400))
+    _insert(source, _many_rows(5000))
     sql = SELECT.replace("FROM punish", "FROM punish WHERE party LIKE '%商店%'")
-    dept = replace(_dept(tmp_path, sql), chunk_size=10, page_rows=300)
+    dept = replace(_dept(tmp_path, sql), chunk_size=10, page_rows=3000)
 
     def first_page(rows: int) -> str:
-        query, params = window_query(sql, Window(None, END), "mysql", limit=rows)
+        query, params = window_query(sql, Window(None, END), source.dialect.name, limit=rows)
         return inline(query, params, source.dialect)
 
-    assert page_rows(dept, source, first_page) == 300  # no index: a filesort per page
+    assert page_rows(dept, source, first_page) == 3000  # no index: a sort per page
     with source.begin() as conn:
         conn.execute(sa.text("CREATE INDEX ix_punish_modified ON punish (modified, id)"))
-        conn.execute(sa.text("ANALYZE TABLE punish"))
+        conn.execute(sa.text("ANALYZE" + (" TABLE" if driver != "postgresql" else "") + " punish"))
     assert page_rows(dept, source, first_page) == INDEXED_PAGE_CHUNKS * 10
     assert page_rows(replace(dept, chunk_size=7), source, first_page) == INDEXED_PAGE_CHUNKS * 7
     source.dispose()

@@ -229,8 +229,9 @@ def page_rows(dept: Department, source: Engine, first_page: Callable[[int], str]
 
 
 def _sorts_each_page(source: Engine, page_query: str) -> bool:
-    """Whether the server's plan for a page sorts or materialises (MySQL/MariaDB EXPLAIN);
-    a plan it does not give (a privilege, another dialect) counts as sorting."""
+    """Whether the server's plan for a page sorts the window (PostgreSQL: a Sort node) or
+    sorts or materialises it (MySQL/MariaDB: filesort, temporary); a plan it does not give
+    (a privilege, say) counts as sorting."""
     try:
         with source.connect() as conn:
             # The driver's own cursor, without parameters: a % in the SQL stays itself.
@@ -244,8 +245,12 @@ def _sorts_each_page(source: Engine, page_query: str) -> bool:
     except (sa.exc.SQLAlchemyError, source.dialect.loaded_dbapi.Error) as exc:
         log.info("no plan for the page query (%s): pages sized for a sort", type(exc).__name__)
         return True
+    if not plan:
+        return True
+    if source.dialect.name == "postgresql":  # one line of text per plan node
+        return any("Sort" in str(line) for row in plan for line in row.values())
     extras = " ".join(str(row.get("Extra") or "") for row in plan).lower()
-    return not plan or "filesort" in extras or "temporary" in extras
+    return "filesort" in extras or "temporary" in extras
 
 
 # What reading a department's database can raise: the driver's errors, and text that is
