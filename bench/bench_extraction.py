@@ -8,7 +8,9 @@ Every scenario runs in its own child process, so its peak RSS (VmHWM) is its own
 staging writer is a thread of that process), and so is its CPU time. The
 source rows are generated once, deterministically, and kept in a `credit_sync_bench`
 database on each server; a marker table records how many rows of which dataset version
-are there, so later runs start measuring at once.
+are there, so later runs start measuring at once. The tables have the index on (update
+time, key) that docs/sources.md asks of a department table pulled incrementally, and a
+scenario of N rows is a pull of the window that ends at row N's update time.
 
     python -m bench extraction [--quick]
     python -m bench.bench_extraction --scenario pg_extract --rows 100000   # one scenario
