@@ -74,7 +74,7 @@ def normalise_frame(normaliser: Normaliser, frame: pl.DataFrame) -> NormalisedFr
     checks = [
         _FieldCheck(normaliser, i, f, frame.schema[f.code]) for i, f in enumerate(normaliser.fields)
     ]
-    computed = frame.lazy().select(chain.from_iterable(c.expressions() for c in checks)).collect()
+    computed = frame.lazy().select(chain.from_iterable(c.expressions for c in checks)).collect()
     left = computed.select(pl.col(c.rest for c in checks).any()).row(0)
     values: list[pl.Series] = []
     notes: list[pl.Series] = []
@@ -119,40 +119,35 @@ def nulls(height: int, dtype: pl.DataType) -> pl.Series:
 
 
 class _FieldCheck:
-    """One field's compiled checks, as expressions on the source column: its value where
-    a check accepts it (null elsewhere), the note of a configured mapping where one
-    applied, and which rows are left for the resolver (`rest`)."""
+    """One field's compiled checks, as expressions on the source column (`expressions`):
+    its value where a check accepts it (null elsewhere), the note of a configured mapping
+    where one applied, and which rows are left for the resolver (`rest`)."""
 
     def __init__(self, normaliser: Normaliser, number: int, f: Field, dtype: pl.DataType) -> None:
         self.field = f
         self.value, self.note, self.rest = f"__value{number}", f"__note{number}", f"__rest{number}"
-        self._dtype = dtype
-        self._table = normaliser.mappings.get(f.code) or {}
-        self._note_text = {
-            code: normaliser.note_json(normaliser.mapping_note(f, code)) for code in self._table
-        }
-        self._mapped = False
-
-    def expressions(self) -> list[pl.Expr]:
-        f, column = self.field, pl.col(self.field.code)
-        fast, mapped = _fast_values(f, column, self._dtype, self._table)
+        column = pl.col(f.code)
+        table = normaliser.mappings.get(f.code) or {}
+        fast, mapped = _fast_values(f, column, dtype, table)
         output_type = pl.Float64 if f.type is FieldType.AMOUNT else pl.String
         # The rest: not null at the source, not accepted above. STATUS has no nulls left.
         rest = (
             fast.is_null() if f.type is FieldType.STATUS else fast.is_null() & column.is_not_null()
         )
-        found = [fast.cast(output_type).alias(self.value), rest.alias(self.rest)]
+        self.expressions = [fast.cast(output_type).alias(self.value), rest.alias(self.rest)]
+        self.maps = mapped is not None
         if mapped is not None:
-            self._mapped = True
+            note_text = {
+                code: normaliser.note_json(normaliser.mapping_note(f, code)) for code in table
+            }
             note = column.cast(pl.String).replace_strict(
-                self._note_text, default=None, return_dtype=pl.String
+                note_text, default=None, return_dtype=pl.String
             )
-            found.append(pl.when(mapped).then(note).alias(self.note))
-        return found
+            self.expressions.append(pl.when(mapped).then(note).alias(self.note))
 
     def result(self, computed: pl.DataFrame) -> tuple[pl.Series, pl.Series | None]:
-        """(values, mapping notes or None) from the query's output."""
-        note = computed[self.note] if self._mapped else None
+        """(values, mapping notes or None where no row was mapped) from the query's output."""
+        note = computed[self.note] if self.maps else None
         if note is not None and note.null_count() == len(note):
             note = None
         return computed[self.value], note

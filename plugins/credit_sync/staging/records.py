@@ -95,13 +95,9 @@ class Binder:
     def flag(self, value: bool) -> Any:
         return self._flag(value) if self._flag else value
 
-    @property
-    def json_as_bytes(self) -> bool:
-        return _json_as_bytes(self.dialect)
-
     def json_text(self, values: pl.Series) -> pl.Series:
-        """A JSON column's values as they are bound (`json_as_bytes`)."""
-        return values.cast(pl.Binary) if self.json_as_bytes else values
+        """A JSON column's values as they are bound (`_json_as_bytes`)."""
+        return values.cast(pl.Binary) if _json_as_bytes(self.dialect) else values
 
 
 def _json_as_bytes(dialect: sa.Dialect) -> bool:
@@ -167,12 +163,12 @@ def _executemany(
         from psycopg2.extras import execute_batch, execute_values
 
         cursor = conn.connection.dbapi_connection.cursor()
+        rows = list(zip(*columns, strict=True))
         if inserting:
             head, _, template = sql.partition(" VALUES ")
-            rows = list(zip(*columns, strict=True))
             execute_values(cursor, f"{head} VALUES %s", rows, template=template, page_size=1000)
         else:
-            execute_batch(cursor, sql, list(zip(*columns, strict=True)), page_size=500)
+            execute_batch(cursor, sql, rows, page_size=500)
         cursor.close()
         return
     whole = 0
