@@ -244,6 +244,11 @@ def _copy_text(value: object) -> str:
 _UPDATE_INDEX = f"CREATE INDEX IF NOT EXISTS ix_{TABLE}_gxsj ON {TABLE} (gxsj, ajbh)"
 
 
+def _index(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text(_UPDATE_INDEX))
+
+
 def ensure_pg_source(rows: int) -> str:
     """The PostgreSQL source with at least `rows` rows (loaded with COPY, kept)."""
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -271,8 +276,7 @@ def ensure_pg_source(rows: int) -> str:
         finally:
             raw.close()
         _mark(engine, rows)
-    with engine.begin() as conn:
-        conn.execute(sa.text(_UPDATE_INDEX))
+    _index(engine)
     engine.dispose()
     return pg_url()
 
@@ -300,8 +304,7 @@ def ensure_mariadb_source(rows: int) -> str:
         finally:
             raw.close()
         _mark(engine, rows)
-    with engine.begin() as conn:
-        conn.execute(sa.text(_UPDATE_INDEX))
+    _index(engine)
     engine.dispose()
     return mariadb_url()
 

@@ -364,8 +364,7 @@ def test_pages_are_small_where_an_index_gives_the_order_and_large_where_the_serv
     key) gives the order, pages are a few chunks (memory stays a few chunks). The plan is
     the server's EXPLAIN of a page; a % in the department's SQL is not a parameter."""
     from credit_sync.engines import SCHEMES, database_engine
-    from credit_sync.extraction import INDEXED_PAGE_CHUNKS, Window, page_rows, window_query
-    from credit_sync.source_frames import inline
+    from credit_sync.extraction import INDEXED_PAGE_CHUNKS, Window, page_rows
 
     if driver == "postgresql":
         url = sa.make_url(request.getfixturevalue("pg_database"))
@@ -379,17 +378,13 @@ def test_pages_are_small_where_an_index_gives_the_order_and_large_where_the_serv
     _insert(source, _many_rows(5000))
     sql = SELECT.replace("FROM punish", "FROM punish WHERE party LIKE '%商店%'")
     dept = replace(_dept(tmp_path, sql), chunk_size=10, page_rows=3000)
-
-    def first_page(rows: int) -> str:
-        query, params = window_query(sql, Window(None, END), source.dialect.name, limit=rows)
-        return inline(query, params, source.dialect)
-
-    assert page_rows(dept, source, first_page) == 3000  # no index: a sort per page
+    window = Window(None, END)
+    assert page_rows(dept, source, sql, window) == 3000  # no index: a sort per page
     with source.begin() as conn:
         conn.execute(sa.text("CREATE INDEX ix_punish_modified ON punish (modified, id)"))
         conn.execute(sa.text("ANALYZE" + (" TABLE" if driver != "postgresql" else "") + " punish"))
-    assert page_rows(dept, source, first_page) == INDEXED_PAGE_CHUNKS * 10
-    assert page_rows(replace(dept, chunk_size=7), source, first_page) == INDEXED_PAGE_CHUNKS * 7
+    assert page_rows(dept, source, sql, window) == INDEXED_PAGE_CHUNKS * 10
+    assert page_rows(replace(dept, chunk_size=7), source, sql, window) == INDEXED_PAGE_CHUNKS * 7
     source.dispose()
 
 

@@ -18,7 +18,7 @@ content hash, made here) and written by `staging/records.py`, from a writer thre
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -190,24 +190,19 @@ def _columnar_pages(
     A page is taken whole as soon as it is read (ConnectorX has decoded it ahead anyway),
     and the next page's query starts then: the server reads it while this page is staged,
     instead of while the pipeline waits (holding the GIL)."""
+    page = page_rows(dept, source, select_sql, window)
 
-    def query(after: tuple[Any, Any] | None, limit: int) -> str:
-        text, params = window_query(
-            select_sql, window, source.dialect.name, after=after, limit=limit
-        )
-        return inline(text, params, source.dialect)
+    def start(after: tuple[Any, Any] | None) -> ColumnarRead:
+        query = page_query(select_sql, window, source, after=after, limit=page)
+        return ColumnarRead(url, query, dept.chunk_size, source.url.password)
 
-    page = page_rows(dept, source, lambda rows: query(None, rows))
-    read: ColumnarRead | None = ColumnarRead(
-        url, query(None, page), dept.chunk_size, source.url.password
-    )
+    read: ColumnarRead | None = start(None)
     while read is not None:
         frames = list(read)
         read = None
         if sum(frame.height for frame in frames) == page:
             last = frames[-1]
-            after = (last[SOURCE_UPDATED_AT][-1], last[SOURCE_KEY][-1])
-            read = ColumnarRead(url, query(after, page), dept.chunk_size, source.url.password)
+            read = start((last[SOURCE_UPDATED_AT][-1], last[SOURCE_KEY][-1]))
         while frames:
             yield frames.pop(0)  # a staged chunk's memory goes as the next is taken
 
@@ -217,14 +212,29 @@ def _columnar_pages(
 INDEXED_PAGE_CHUNKS = 2
 
 
-def page_rows(dept: Department, source: Engine, first_page: Callable[[int], str]) -> int:
+def page_query(
+    select_sql: str,
+    window: Window,
+    source: Engine,
+    *,
+    after: tuple[Any, Any] | None,
+    limit: int,
+) -> str:
+    """One keyset page of the window as SQL text for the columnar reader (ConnectorX takes
+    no parameters: they are written in)."""
+    query, params = window_query(select_sql, window, source.dialect.name, after=after, limit=limit)
+    return inline(query, params, source.dialect)
+
+
+def page_rows(dept: Department, source: Engine, select_sql: str, window: Window) -> int:
     """Rows per keyset page (whole chunks). `INDEXED_PAGE_CHUNKS` chunks where the
-    server's plan for such a page (`first_page(rows)`: its query) reads the window in
-    order from an index: a page then costs what it reads. Otherwise (the server sorts the
-    window, or builds it in a temporary table, for every page) `dept.page_rows`: each page
-    costs a scan of the window, and fewer pages cost fewer scans."""
+    server's plan for the window's first page of that size reads it in order from an
+    index: a page then costs what it reads. Otherwise (the server sorts the window, or
+    builds it in a temporary table, for every page) `dept.page_rows`: each page costs a
+    scan of the window, and fewer pages cost fewer scans."""
     small = min(dept.page_rows, INDEXED_PAGE_CHUNKS * dept.chunk_size)
-    rows = dept.page_rows if _sorts_each_page(source, first_page(small)) else small
+    first_page = page_query(select_sql, window, source, after=None, limit=small)
+    rows = dept.page_rows if _sorts_each_page(source, first_page) else small
     return max(1, rows // dept.chunk_size) * dept.chunk_size
 
 
