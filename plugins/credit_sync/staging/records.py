@@ -64,11 +64,21 @@ def write_rows(conn: Connection, rows: StagedRows) -> None:
 
 def _parameters(staged: pl.DataFrame, dialect: sa.Dialect) -> list[list]:
     """A rendered chunk's `VARYING_COLUMNS`, each as a list of values as they are bound."""
-    bind = Binder(dialect)
+    as_bytes = _json_as_bytes(dialect)
     return [
-        (bind.json_text(staged[name]) if name in JSON_COLUMNS else staged[name]).to_list()
+        _utf8_buffers(staged[name]) if as_bytes and name in JSON_COLUMNS else staged[name].to_list()
         for name in VARYING_COLUMNS
     ]
+
+
+def _utf8_buffers(values: pl.Series) -> list[bytearray | None]:
+    """Text values as their UTF-8 bytes, in bytearrays: Python's sqlite3 binds a bytearray
+    at once, while a bytes value is first looked up among its adapters, which cost more
+    than the copy into a bytearray (docs/benchmarks.md)."""
+    encoded = values.cast(pl.Binary).to_list()
+    if values.null_count():
+        return [None if value is None else bytearray(value) for value in encoded]
+    return list(map(bytearray, encoded))
 
 
 class Binder:
@@ -76,7 +86,6 @@ class Binder:
     instead of by SQLAlchemy's per-row type processing (which cost more than the insert)."""
 
     def __init__(self, dialect: sa.Dialect) -> None:
-        self.dialect = dialect
         self._time = staged_record.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         self._flag = staged_record.c.public_cleared.type.dialect_impl(dialect).bind_processor(
             dialect
@@ -94,10 +103,6 @@ class Binder:
 
     def flag(self, value: bool) -> Any:
         return self._flag(value) if self._flag else value
-
-    def json_text(self, values: pl.Series) -> pl.Series:
-        """A JSON column's values as they are bound (`_json_as_bytes`)."""
-        return values.cast(pl.Binary) if _json_as_bytes(self.dialect) else values
 
 
 def _json_as_bytes(dialect: sa.Dialect) -> bool:
