@@ -93,3 +93,48 @@ def test_a_row_failing_midway_leaves_nothing_of_its_chunk(staging_url: str) -> N
     with store.connect() as conn:
         staged = conn.execute(sa.select(staged_record.c.source_key)).scalars().all()
     assert staged == [str(clash)]
+
+
+def test_sqlite_statements_are_the_same_text_for_every_chunk(tmp_path) -> None:
+    """Each chunk has its own run times, bound as parameters: the statements' text stays
+    the same from chunk to chunk, so the sqlite3 module's cache of prepared statements
+    holds a few instead of gaining new ones (and memory) with every chunk."""
+    store = open_store(f"sqlite:///{tmp_path / 'staging.db'}")
+    texts: list[set[str]] = []
+
+    @sa.event.listens_for(store, "before_cursor_execute")
+    def _seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "staged_record" in statement:
+            texts[-1].add(statement)
+
+    first = _rendered(2 * _ROWS_PER_INSERT + 3, store, "甲")
+    times = [datetime(2026, 11, 2, 8, minute) for minute in range(3)]
+    for chunk, run in enumerate(times):
+        texts.append(set())
+        constants = {"department": "d", "kind": "penalty", "last_extracted_for": run,
+                     "updated_at": run}  # fmt: skip
+        if chunk == 0:
+            rows = StagedRows(first, pl.DataFrame(), constants)
+        else:  # new records, and the first chunk's changed
+            rows = StagedRows(
+                first.with_columns(pl.col("record_id") + f"-{chunk}"), first, constants
+            )
+        with store.begin() as conn:
+            write_rows(conn, rows)
+    assert len(texts[1]) == 3  # many-row INSERT, one-row INSERT, UPDATE
+    assert texts[2] == texts[1] and texts[0] < texts[1]
+    with store.connect() as conn:
+        stamps = {
+            row.record_id: row
+            for row in conn.execute(
+                sa.select(staged_record.c.record_id, staged_record.c.created_at,
+                          staged_record.c.updated_at, staged_record.c.last_extracted_for)
+            )
+        }  # fmt: skip
+    assert len(stamps) == 3 * first.height
+    for i in range(first.height):
+        changed = stamps[f"d:penalty:{i}"]
+        assert (changed.created_at, changed.updated_at) == (times[0], times[2])
+        for chunk in (1, 2):
+            new = stamps[f"d:penalty:{i}-{chunk}"]
+            assert new.created_at == new.updated_at == new.last_extracted_for == times[chunk]

@@ -115,7 +115,7 @@ def _json_as_bytes(dialect: sa.Dialect) -> bool:
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"  # SQLAlchemy's SQLite DATETIME storage format
 
 # Per record, the values that vary; a chunk's constants (department, kind, run times)
-# are written into the statement once instead of bound in every row.
+# are bound once per statement (SQLite) or written into it, not bound in every row.
 VARYING_COLUMNS = (
     "record_id",
     "source_key",
@@ -135,35 +135,20 @@ JSON_COLUMNS = ("payload", "notes", "problems")
 def _executemany(
     conn: Connection, inserting: bool, constants: dict[str, Any], columns: list[list]
 ) -> None:
-    """One executemany of the rows in `columns` (`VARYING_COLUMNS`), with `constants` (column
-    → value in storage form) in the SQL: new records (`inserting`) or changed ones (by
-    record id; deleted_at cleared). Plain driver SQL: on SQLite one executemany, on
-    psycopg2 its page-wise helpers (many rows per INSERT, many UPDATEs per round trip)."""
-    count = len(columns[0])
-    if not count:
+    """One executemany of the rows in `columns` (`VARYING_COLUMNS`) with the chunk's
+    `constants` (column → value): new records (`inserting`) or changed ones (by record id;
+    deleted_at cleared). Plain driver SQL: on SQLite one executemany, on psycopg2 its
+    page-wise helpers (many rows per INSERT, many UPDATEs per round trip)."""
+    if not columns[0]:
         return
-    literals = {column: sql_literal(value, conn.dialect) for column, value in constants.items()}
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    as_text = _json_as_bytes(conn.dialect)
-    marks = {
-        name: f"CAST({mark} AS TEXT)" if as_text and name in JSON_COLUMNS else mark
-        for name in VARYING_COLUMNS
-    }
-    if inserting:
-        names = ", ".join((*VARYING_COLUMNS, *literals))
-        values = ", ".join([*marks.values(), *literals.values()])
-        # OR FAIL on SQLite: a failing row fails the statement and the caller rolls back
-        # the whole chunk anyway; the default (ABORT) made every many-row INSERT copy each
-        # page it touched to a statement journal first, in case it had to undo itself.
-        conflict = "OR FAIL " if conn.dialect.name == "sqlite" else ""
-        sql = f"INSERT {conflict}INTO staged_record ({names}) VALUES ({values})"
-    else:  # the record id (first) goes last, to the WHERE
-        assignments = ", ".join(
-            [f"{name} = {marks[name]}" for name in VARYING_COLUMNS[1:]]
-            + [f"{name} = {value}" for name, value in literals.items()]
-        )
-        sql = f"UPDATE staged_record SET {assignments}, deleted_at = NULL WHERE record_id = {mark}"
+    if not inserting:  # the record id (first) goes last, to the WHERE
         columns = [*columns[1:], columns[0]]
+    if conn.dialect.name == "sqlite":
+        _sqlite_executemany(conn, inserting, constants, columns)
+        return
+    # Constants written into the SQL once instead of bound in every row.
+    literals = {column: sql_literal(value, conn.dialect) for column, value in constants.items()}
+    sql = _statement(inserting, [["%s"] * len(VARYING_COLUMNS)], literals)
     if conn.dialect.driver == "psycopg2":
         from psycopg2.extras import execute_batch, execute_values
 
@@ -176,26 +161,84 @@ def _executemany(
             execute_batch(cursor, sql, rows, page_size=500)
         cursor.close()
         return
+    conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+def _sqlite_executemany(
+    conn: Connection, inserting: bool, constants: dict[str, Any], columns: list[list]
+) -> None:
+    """`_executemany` on SQLite: every value a numbered parameter, the constants after the
+    rows' values (bound once per statement), so that a statement's text is the same for
+    every chunk. The sqlite3 module keeps each connection's last 128 statements prepared;
+    constants written into the text made every chunk's statements new ones, and RSS grew
+    by each one's 0.2 MB program over a pull's first 128 chunks (docs/benchmarks.md)."""
+    count, width = len(columns[0]), len(columns)
+    shared = tuple(_bound(conn.dialect, name, value) for name, value in constants.items())
+    names = VARYING_COLUMNS if inserting else (*VARYING_COLUMNS[1:], VARYING_COLUMNS[0])
+
+    def statement(rows: int) -> str:
+        marks = [
+            [_sqlite_mark(name, row * width + i + 1) for i, name in enumerate(names)]
+            for row in range(rows)
+        ]
+        after = rows * width  # the constants' parameters follow the rows'
+        shared_marks = {name: f"?{after + j + 1}" for j, name in enumerate(constants)}
+        return _statement(inserting, marks, shared_marks, or_fail=True)
+
     whole = 0
     if inserting and count >= _ROWS_PER_INSERT:
         # Many rows per INSERT: the sqlite3 module gives up and takes back the GIL once per
         # statement it runs, and the extraction's thread wants it meanwhile. Each
         # statement's parameters are taken from the columns directly, row after row.
-        head, _, template = sql.partition(" VALUES ")
         whole = count - count % _ROWS_PER_INSERT
         conn.exec_driver_sql(
-            f"{head} VALUES {', '.join([template] * _ROWS_PER_INSERT)}",
+            statement(_ROWS_PER_INSERT),
             [
-                tuple(
-                    chain.from_iterable(
+                (
+                    *chain.from_iterable(
                         zip(*(c[i : i + _ROWS_PER_INSERT] for c in columns), strict=True)
-                    )
+                    ),
+                    *shared,
                 )
                 for i in range(0, whole, _ROWS_PER_INSERT)
             ],
         )
     if whole < count:
-        conn.exec_driver_sql(sql, list(zip(*(c[whole:] for c in columns), strict=True)))
+        rest = zip(*(c[whole:] for c in columns), strict=True)
+        conn.exec_driver_sql(statement(1), [(*row, *shared) for row in rest])
+
+
+def _statement(
+    inserting: bool, rows: list[list[str]], constants: dict[str, str], *, or_fail: bool = False
+) -> str:
+    """The INSERT of `rows` (each its values' SQL expressions, in `VARYING_COLUMNS` order)
+    or the UPDATE of one row (its record id's expression last), with `constants` (column →
+    SQL expression)."""
+    if inserting:
+        names = ", ".join((*VARYING_COLUMNS, *constants))
+        values = ", ".join(f"({', '.join([*row, *constants.values()])})" for row in rows)
+        # OR FAIL on SQLite: a failing row fails the statement and the caller rolls back
+        # the whole chunk anyway; the default (ABORT) made every many-row INSERT copy each
+        # page it touched to a statement journal first, in case it had to undo itself.
+        conflict = "OR FAIL " if or_fail else ""
+        return f"INSERT {conflict}INTO staged_record ({names}) VALUES {values}"
+    (row,) = rows
+    assignments = ", ".join(
+        [f"{name} = {mark}" for name, mark in zip(VARYING_COLUMNS[1:], row[:-1], strict=True)]
+        + [f"{name} = {value}" for name, value in constants.items()]
+    )
+    return f"UPDATE staged_record SET {assignments}, deleted_at = NULL WHERE record_id = {row[-1]}"
+
+
+def _sqlite_mark(name: str, number: int) -> str:
+    """Parameter `number` as column `name` takes it (JSON columns arrive as UTF-8 bytes)."""
+    return f"CAST(?{number} AS TEXT)" if name in JSON_COLUMNS else f"?{number}"
+
+
+def _bound(dialect: sa.Dialect, name: str, value: Any) -> Any:
+    """`value` as staged_record's column `name` is bound on `dialect` by SQLAlchemy."""
+    process = staged_record.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+    return process(value) if process else value
 
 
 _ROWS_PER_INSERT = 50  # 550 parameters: under SQLite's oldest limit of 999
