@@ -4,7 +4,7 @@ however many rows one statement carries."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
@@ -138,3 +138,29 @@ def test_sqlite_statements_are_the_same_text_for_every_chunk(tmp_path) -> None:
         for chunk in (1, 2):
             new = stamps[f"d:penalty:{i}-{chunk}"]
             assert new.created_at == new.updated_at == new.last_extracted_for == times[chunk]
+
+
+def test_awkward_text_nulls_and_zoned_run_times_are_stored_alike(staging_url: str) -> None:
+    """Quotes, commas and line breaks in text, a missing value beside an empty one, and
+    run times that carry a time zone: stored the same by SQLite's INSERT and by
+    PostgreSQL's COPY (CSV, where only an unquoted empty field is NULL)."""
+    store = open_store(staging_url)
+    rendered = _rendered(3, store, '他说"好",\n然后')
+    rendered = rendered.with_columns(
+        pl.Series("business_key", [None, "", '会罚,〔2026〕"3"号'], dtype=pl.String),
+        pl.Series("authority_code", ["", None, "NULL"], dtype=pl.String),
+    )
+    run = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
+    constants = {"department": "d", "kind": "penalty", "last_extracted_for": run,
+                 "updated_at": run}  # fmt: skip
+    with store.begin() as conn:
+        write_rows(conn, StagedRows(rendered, pl.DataFrame(), constants))
+    with store.connect() as conn:
+        got = {row.source_key: row for row in conn.execute(sa.select(staged_record))}
+    assert [got[k].business_key for k in "012"] == [None, "", '会罚,〔2026〕"3"号']
+    assert [got[k].authority_code for k in "012"] == ["", None, "NULL"]
+    assert got["1"].payload == {"CF_XDR_MC": '他说"好",\n然后1'}
+    assert {(row.created_at, row.last_extracted_for) for row in got.values()} == {
+        (datetime(2026, 11, 2, 8, 30), datetime(2026, 11, 2, 8, 30))
+    }
+    assert all(row.late is False and row.deleted_at is None for row in got.values())
