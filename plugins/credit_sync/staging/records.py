@@ -67,8 +67,9 @@ def write_rows(conn: Connection, rows: StagedRows) -> None:
 
 def _copy_in(conn: Connection, staged: pl.DataFrame, constants: dict[str, Any]) -> None:
     """New records into PostgreSQL staging by one COPY, as CSV written by Polars: psycopg2's
-    `execute_values` quoted every value in Python, 70 µs a row (docs/benchmarks.md). A
-    failing row fails the COPY, and the caller rolls back the chunk."""
+    `execute_values` quoted every value in Python, which cost the pull about 30 µs of CPU
+    a row (docs/benchmarks.md). A failing row fails the COPY; the caller rolls back the
+    chunk."""
     frame = staged.select(VARYING_COLUMNS).with_columns(
         # Wall-clock time, as the store keeps it (a time zone's offset is not stored).
         pl.lit(value.replace(tzinfo=None) if isinstance(value, datetime) else value).alias(name)
