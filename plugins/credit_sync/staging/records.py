@@ -178,7 +178,7 @@ def _executemany(
     """One executemany of the rows in `columns` (`VARYING_COLUMNS`) with the chunk's
     `constants` (column → value): new records (`inserting`) or changed ones (by record id;
     deleted_at cleared). Plain driver SQL: on SQLite one executemany, on psycopg2 its
-    page-wise helpers (many rows per INSERT, many UPDATEs per round trip)."""
+    `execute_batch` (many statements per round trip; its new records go by `_copy_in`)."""
     if not columns[0]:
         return
     if not inserting:  # the record id (first) goes last, to the WHERE
@@ -188,20 +188,19 @@ def _executemany(
         return
     # Constants written into the SQL once instead of bound in every row.
     literals = {column: sql_literal(value, conn.dialect) for column, value in constants.items()}
-    sql = _statement(inserting, [["%s"] * len(VARYING_COLUMNS)], literals)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = _statement(inserting, [[mark] * len(VARYING_COLUMNS)], literals)
+    rows = list(zip(*columns, strict=True))
     if conn.dialect.driver == "psycopg2":
-        from psycopg2.extras import execute_batch, execute_values
+        from psycopg2.extras import execute_batch
 
         cursor = conn.connection.dbapi_connection.cursor()
-        rows = list(zip(*columns, strict=True))
-        if inserting:
-            head, _, template = sql.partition(" VALUES ")
-            execute_values(cursor, f"{head} VALUES %s", rows, template=template, page_size=1000)
-        else:
+        try:
             execute_batch(cursor, sql, rows, page_size=500)
-        cursor.close()
+        finally:
+            cursor.close()
         return
-    conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+    conn.exec_driver_sql(sql, rows)
 
 
 def _sqlite_executemany(
@@ -281,4 +280,5 @@ def _bound(dialect: sa.Dialect, name: str, value: Any) -> Any:
     return process(value) if process else value
 
 
-_ROWS_PER_INSERT = 50  # 550 parameters: under SQLite's oldest limit of 999
+# 557 parameters with a chunk's 7 constants: under SQLite's oldest limit of 999.
+_ROWS_PER_INSERT = 50
