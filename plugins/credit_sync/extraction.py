@@ -50,7 +50,7 @@ from credit_sync.source_frames import (
     naive_local,
     text_column,
 )
-from credit_sync.staging.records import Binder, StagedRows, content_hashes, write_rows
+from credit_sync.staging.records import Binder, StagedRows, write_rows
 from credit_sync.staging.store import utcnow
 from credit_sync.staging.tables import watermark
 from credit_sync.staging.writer import StagingWriter
@@ -408,7 +408,7 @@ class _ChunkStager:
 
     def _render(self, todo: pl.DataFrame) -> pl.DataFrame:
         """The staged_record values of a chunk's new and changed records that vary by
-        record (`VARYING_COLUMNS`)."""
+        record (`VARYING_COLUMNS` but the content hash, made as they are written)."""
         normalised = normalise_frame(self.normaliser, todo.drop(_INTERNAL))
         values = normalised.values
         payloads = payload_json(values)
@@ -435,8 +435,6 @@ class _ChunkStager:
                 "raw_hash": todo[_FINGERPRINT],
                 "notes": normalised.notes_json,
                 "problems": problems,
-                # Hashed here, not in the writer thread: that thread is the busier one.
-                "content_hash": content_hashes(payloads, cleared),
                 "public_cleared": [bind.flag(c) for c in cleared],
                 "source_updated_at": bind.times(todo[_UPDATED]),
             },

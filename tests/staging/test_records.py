@@ -15,7 +15,6 @@ from credit_sync.staging.records import (
     _ROWS_PER_INSERT,
     Binder,
     StagedRows,
-    content_hashes,
     write_rows,
 )
 from credit_sync.staging.store import open_store
@@ -40,7 +39,6 @@ def _rendered(count: int, store: sa.Engine, party: str) -> pl.DataFrame:
             "source_updated_at": bind.times(
                 pl.Series([datetime(2026, 11, 1, 8, i % 60, i // 60) for i in range(count)])
             ),
-            "content_hash": content_hashes(payloads, cleared),
         }
     )  # fmt: skip
 

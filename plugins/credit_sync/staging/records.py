@@ -24,8 +24,8 @@ from credit_sync.staging.tables import staged_record
 @dataclass
 class StagedRows:
     """One chunk's staged_record values: of its new records and of its changed ones (a
-    frame each, of the `VARYING_COLUMNS`), and the values every row shares, by column
-    (department, kind, run times)."""
+    frame each, of the `VARYING_COLUMNS` but the content hash, which `write_rows` makes),
+    and the values every row shares, by column (department, kind, run times)."""
 
     inserts: pl.DataFrame = field(default_factory=pl.DataFrame)
     updates: pl.DataFrame = field(default_factory=pl.DataFrame)
@@ -48,8 +48,9 @@ def content_hashes(payloads: pl.Series, cleared: Sequence[bool]) -> list[str]:
 
 
 def write_rows(conn: Connection, rows: StagedRows) -> None:
-    """Write a chunk's rows in the caller's transaction (the parameters are made here: in
-    the writer thread when there is one)."""
+    """Write a chunk's rows in the caller's transaction. Their content hashes and the
+    parameters are made here: in the writer thread when there is one, as the extraction
+    thread, which plans the next chunk meanwhile, is a pull's critical path."""
     shared = rows.constants
     if rows.inserts.height:
         first = {
@@ -57,12 +58,21 @@ def write_rows(conn: Connection, rows: StagedRows) -> None:
             "created_at": shared["updated_at"],
             "late": False,
         }
+        inserts = _hashed(rows.inserts)
         if conn.dialect.driver == "psycopg2":
-            _copy_in(conn, rows.inserts, shared | first)
+            _copy_in(conn, inserts, shared | first)
         else:
-            _executemany(conn, True, shared | first, _parameters(rows.inserts, conn.dialect))
+            _executemany(conn, True, shared | first, _parameters(inserts, conn.dialect))
     if rows.updates.height:
-        _executemany(conn, False, shared, _parameters(rows.updates, conn.dialect))
+        _executemany(conn, False, shared, _parameters(_hashed(rows.updates), conn.dialect))
+
+
+def _hashed(staged: pl.DataFrame) -> pl.DataFrame:
+    """`staged` with each record's content hash (its flag is in bound form: 0/1 or bool)."""
+    cleared = staged["public_cleared"].cast(pl.Boolean).to_list()
+    return staged.with_columns(
+        pl.Series("content_hash", content_hashes(staged["payload"], cleared))
+    )
 
 
 def _copy_in(conn: Connection, staged: pl.DataFrame, constants: dict[str, Any]) -> None:
