@@ -11,7 +11,7 @@ a chunk is a Polars frame (`source_copy.py`: PostgreSQL's COPY; `source_frames.p
 ConnectorX or the driver), a fingerprint of each row is compared with the stored one
 first, and only new or changed rows are normalised (`normalise_frame.py`), their
 compact JSON written column-wise (it is both the stored payload and the input of the
-content hash, made here) and written by `staging/records.py`, from a writer thread
+content hash) and written, hashed, by `staging/records.py`, from a writer thread
 (`staging/writer.py`).
 """
 

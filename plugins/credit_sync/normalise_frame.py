@@ -125,7 +125,8 @@ class _FieldCheck:
 
     def __init__(self, normaliser: Normaliser, number: int, f: Field, dtype: pl.DataType) -> None:
         self.field = f
-        self.value, self.note, self.rest = f"__value{number}", f"__note{number}", f"__rest{number}"
+        self.value, self.rest = f"__value{number}", f"__rest{number}"
+        self.note: str | None = None  # a column only for a field with a mapping
         column = pl.col(f.code)
         table = normaliser.mappings.get(f.code) or {}
         fast, mapped = _fast_values(f, column, dtype, table)
@@ -135,8 +136,8 @@ class _FieldCheck:
             fast.is_null() if f.type is FieldType.STATUS else fast.is_null() & column.is_not_null()
         )
         self.expressions = [fast.cast(output_type).alias(self.value), rest.alias(self.rest)]
-        self.maps = mapped is not None
         if mapped is not None:
+            self.note = f"__note{number}"
             note_text = {
                 code: normaliser.note_json(normaliser.mapping_note(f, code)) for code in table
             }
@@ -147,7 +148,7 @@ class _FieldCheck:
 
     def result(self, computed: pl.DataFrame) -> tuple[pl.Series, pl.Series | None]:
         """(values, mapping notes or None where no row was mapped) from the query's output."""
-        note = computed[self.note] if self.maps else None
+        note = computed[self.note] if self.note else None
         if note is not None and note.null_count() == len(note):
             note = None
         return computed[self.value], note

@@ -1,13 +1,13 @@
-"""Writing a chunk's staged_record rows: the new records with one executemany, the
-changed ones with another, in plain driver SQL with values bound as the store keeps them
-(SQLAlchemy's per-row type processing cost more than the insert itself), in the
-extraction's thread for a first chunk and in the staging writer's (`staging/writer.py`)
-for the rest."""
+"""Writing a chunk's staged_record rows, content hashes made: the new records with one
+executemany (one COPY on PostgreSQL), the changed ones with another, in plain driver SQL
+with values bound as the store keeps them (SQLAlchemy's per-row type processing cost more
+than the insert itself), in the extraction's thread for a first chunk and in the staging
+writer's (`staging/writer.py`) for the rest."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
@@ -136,10 +136,8 @@ class Binder:
     instead of by SQLAlchemy's per-row type processing (which cost more than the insert)."""
 
     def __init__(self, dialect: sa.Dialect) -> None:
-        self._time = staged_record.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-        self._flag = staged_record.c.public_cleared.type.dialect_impl(dialect).bind_processor(
-            dialect
-        )
+        self._time = _processor(dialect, "created_at")
+        self._flag = _processor(dialect, "public_cleared")
 
     def time(self, value: datetime) -> Any:
         return self._time(value) if self._time else value
@@ -286,8 +284,13 @@ def _sqlite_mark(name: str, number: int) -> str:
 
 def _bound(dialect: sa.Dialect, name: str, value: Any) -> Any:
     """`value` as staged_record's column `name` is bound on `dialect` by SQLAlchemy."""
-    process = staged_record.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+    process = _processor(dialect, name)
     return process(value) if process else value
+
+
+def _processor(dialect: sa.Dialect, name: str) -> Callable[[Any], Any] | None:
+    """SQLAlchemy's bind processor of staged_record's column `name` (None: as it is)."""
+    return staged_record.c[name].type.dialect_impl(dialect).bind_processor(dialect)
 
 
 # 557 parameters with a chunk's 7 constants: under SQLite's oldest limit of 999.
