@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from credit_sync.signing import sign_request, signature_headers
-from credit_sync.standins.platform import create_app, openapi_json
+from credit_sync.standins.platform import SIGNATURE_MAX_SKEW_S, create_app, openapi_json
 
 APP_KEY = "test-app-key"
 APP_SECRET = "test-secret-9f3c1e"  # distinctive, so a leak into the logs is easy to grep
@@ -380,10 +380,12 @@ def test_signature_auth_rejects(signed: Standin, case: str) -> None:
         signed_body = batch_body(penalty())
     elif case == "unknown_key":
         key = "someone-else"
+    # A minute past the allowed skew: `now` is truncated to the second and the request
+    # takes time, so one second past it was accepted when the server's clock had moved on.
     elif case == "stale":
-        timestamp = now - 301
+        timestamp = now - SIGNATURE_MAX_SKEW_S - 60
     elif case == "future":
-        timestamp = now + 301
+        timestamp = now + SIGNATURE_MAX_SKEW_S + 60
     headers = signature_headers(key, secret, "POST", RECORDS_PATH, signed_body, timestamp=timestamp)
     if case == "missing_header":
         del headers["X-Nonce"]
