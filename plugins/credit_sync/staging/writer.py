@@ -6,15 +6,17 @@ decoding, Polars' normalisation and JSON writing), and so is most of a write: th
 library inserts and commits without the GIL, psycopg2 waits on the network without it.
 A thread therefore runs on the second core without copying the chunk anywhere, and it is
 safe where a forked process is not (Polars' thread pool does not survive a fork). A
-writer process was tried twice: pickling each chunk cost as much as writing it; handing
-it over as an Arrow file cost little, but the pipeline stayed as fast as with this thread
-(the machine's two cores were the limit, not the GIL) while the second interpreter held
-another 370 MB (docs/benchmarks.md).
+writer process was tried three times: pickling each chunk cost as much as writing it;
+handing it over as an Arrow file or stream cost little, but the pipeline stayed as fast
+as with this thread (the machine's two cores were the limit, not the GIL) while the
+second interpreter held another 370 MB, even when it wrote through ADBC's SQLite driver
+without Python in the loop (docs/benchmarks.md).
 
 Chunks are committed in the order they were submitted, each in one transaction on the
 writer's own connection, exactly as they would be in the caller's thread; the caller
 learns which are committed (`committed`) and waits for all of them (`finish`) before it
-moves a watermark.
+moves a watermark. On SQLite the write-ahead log is checkpointed by a thread of its own
+(`staging/checkpoint.py`), not by the writer's commits.
 """
 
 from __future__ import annotations
@@ -24,12 +26,22 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+
+from credit_sync.staging.checkpoint import (
+    DEFAULT_AUTOCHECKPOINT,
+    WalCheckpointer,
+    set_autocheckpoint,
+)
 
 # A write: the staging connection (in a transaction) and the submitted arguments.
 Write = Callable[..., None]
 
 _DONE = None
+
+# How long a SQLite store's write-ahead log may grow while the writer outruns its
+# checkpoints (see staging/checkpoint.py) before it waits for one to catch up.
+MAX_WAL_BYTES = 64 * 2**20
 
 
 class StagingWriteError(RuntimeError):
@@ -58,10 +70,31 @@ class StagingWriter:
         self._thread.start()
 
     def _serve(self) -> None:
+        with self._engine.connect() as conn:
+            checkpointer = None
+            if conn.dialect.name == "sqlite":  # checkpoints off this thread's path
+                set_autocheckpoint(conn, 0)
+                checkpointer = WalCheckpointer(self._engine)
+            try:
+                self._commit_chunks(conn, checkpointer)
+            finally:
+                if checkpointer is not None:
+                    checkpointer.stop()
+                    _restore_autocheckpoint(conn)
+
+    def _commit_chunks(self, conn: Connection, checkpointer: WalCheckpointer | None) -> None:
+        requested = 0  # the checkpoint asked for after the last commit
         while (message := self._chunks.get()) is not _DONE:
             number, args = message
+            if checkpointer is not None:
+                # At most one commit's checkpoint outstanding, so that the log's length,
+                # known from the last checkpoint, is at most two chunks old; past the
+                # bound, a whole checkpoint first, and this chunk restarts the log.
+                checkpointer.wait_for(requested - 1)
+                if checkpointer.log_bytes > MAX_WAL_BYTES:
+                    checkpointer.wait_for(requested)
             try:
-                with self._engine.begin() as conn:
+                with conn.begin():
                     self._write(conn, *args)
             except BaseException as exc:  # handed to the caller, which raises it
                 with self._lock:
@@ -69,6 +102,8 @@ class StagingWriter:
                 return
             with self._lock:
                 self._committed = number
+            if checkpointer is not None:
+                requested = checkpointer.request()
 
     def submit(self, *args: Any) -> int:
         """Hand one chunk over to be committed; returns its number (1, 2, ...)."""
@@ -119,3 +154,14 @@ class StagingWriter:
             error = self._error
         if error is not None:
             raise error
+
+
+def _restore_autocheckpoint(conn: Connection) -> None:
+    """SQLite's own checkpoints back on the writer's connection before the pool takes it
+    again; a connection where that fails is not pooled again."""
+    try:
+        if conn.in_transaction():
+            conn.rollback()
+        set_autocheckpoint(conn, DEFAULT_AUTOCHECKPOINT)
+    except Exception:
+        conn.invalidate()

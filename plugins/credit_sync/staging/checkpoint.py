@@ -1,0 +1,113 @@
+"""Checkpointing a SQLite store's write-ahead log from a thread of its own during a pull.
+
+SQLite copies the WAL into the database file (a checkpoint) from whichever connection's
+commit takes the WAL past 1,000 pages, and with `synchronous=NORMAL` that commit then
+waits for two fsyncs. In a large pull the staging writer was that connection after
+every other chunk: about a third of its time went to copying and syncing, while the
+extraction thread waited for it (docs/benchmarks.md). The writer's connection turns its
+automatic checkpoints off and asks this thread for one after each commit instead. The
+sqlite3 module releases the GIL for the whole checkpoint, so it overlaps the next
+chunk's write; durability is unchanged (the same checkpoints, the same fsyncs).
+
+A PASSIVE checkpoint never waits for the writer or for readers; what it cannot copy yet
+the next one copies. The log is restarted from its beginning only by a write that
+begins after a checkpoint has copied all of it: a writer that is the pipeline's
+bottleneck always begins its next chunk before, so it waits for a whole checkpoint
+whenever the log has grown past `staging.writer.MAX_WAL_BYTES`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy.engine import Connection, Engine
+
+log = logging.getLogger(__name__)
+
+# SQLite's default `wal_autocheckpoint`, put back on the writer's connection afterwards
+# (it goes back to the engine's pool).
+DEFAULT_AUTOCHECKPOINT = 1000
+
+
+def set_autocheckpoint(conn: Connection, pages: int) -> None:
+    """This connection's automatic checkpoint threshold (0: none), outside a transaction."""
+    conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={int(pages)}")
+    conn.commit()
+
+
+class WalCheckpointer:
+    """A thread running `PRAGMA wal_checkpoint(PASSIVE)` on its own connection each time
+    it is asked (`request`), once for any number of requests made while it was busy;
+    `stop` runs a last one and ends the thread. A failure (no connection, an I/O error)
+    is logged and ends the thread: SQLite checkpoints on its own again at a later
+    commit, and the pull's own writes, which would meet the same fault, report it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._changed = threading.Condition()
+        self._requested = 0  # requests made, numbered 1, 2, ...
+        self._served = 0  # every request up to this one is served by a finished checkpoint
+        self._running = True
+        self._stopping = False
+        self.checkpoints = 0  # done so far
+        self.log_bytes = 0  # the log's length at the last one
+        self._thread = threading.Thread(
+            target=self._serve, name="credit-sync-wal-checkpointer", daemon=True
+        )
+        self._thread.start()
+
+    def request(self) -> int:
+        """Ask for a checkpoint of everything committed so far; returns the request's
+        number, for `wait_for`."""
+        with self._changed:
+            self._requested += 1
+            self._changed.notify_all()
+            return self._requested
+
+    def wait_for(self, number: int) -> None:
+        """Wait until a checkpoint begun after request `number` has finished (at once
+        for a number below 1, or once the thread has stopped)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._served >= number or not self._running)
+
+    def stop(self) -> None:
+        """A last checkpoint, then the thread ends."""
+        with self._changed:
+            self._stopping = True
+            self._requested += 1
+            self._changed.notify_all()
+        self._thread.join()
+
+    def _serve(self) -> None:
+        try:
+            with self._engine.connect() as conn:
+                page_size = conn.exec_driver_sql("PRAGMA page_size").scalar() or 0
+                conn.commit()
+                while True:
+                    with self._changed:
+                        self._changed.wait_for(lambda: self._requested > self._served)
+                        wanted, stopping = self._requested, self._stopping
+                    _busy, logged, copied = conn.exec_driver_sql(
+                        "PRAGMA wal_checkpoint(PASSIVE)"
+                    ).one()
+                    conn.commit()
+                    self.checkpoints += 1
+                    self.log_bytes = logged * page_size
+                    log.debug("staging WAL checkpoint: %s of %s pages copied", copied, logged)
+                    with self._changed:
+                        self._served = wanted
+                        self._changed.notify_all()
+                    if stopping:
+                        return
+        except Exception as exc:  # logged: the store checkpoints itself later
+            log.warning(
+                "staging WAL checkpoints stopped (%s: %s); SQLite will checkpoint at a "
+                "later commit",
+                type(exc).__name__,
+                exc,
+            )
+        finally:
+            with self._changed:
+                self._running = False
+                self._changed.notify_all()
