@@ -92,10 +92,10 @@ class WalCheckpointer:
                         "PRAGMA wal_checkpoint(PASSIVE)"
                     ).one()
                     conn.commit()
-                    self.checkpoints += 1
-                    self.log_bytes = logged * page_size
                     log.debug("staging WAL checkpoint: %s of %s pages copied", copied, logged)
                     with self._changed:
+                        self.checkpoints += 1
+                        self.log_bytes = logged * page_size
                         self._served = wanted
                         self._changed.notify_all()
                     if stopping:

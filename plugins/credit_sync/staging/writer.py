@@ -8,9 +8,9 @@ A thread therefore runs on the second core without copying the chunk anywhere, a
 safe where a forked process is not (Polars' thread pool does not survive a fork). A
 writer process was tried three times: pickling each chunk cost as much as writing it;
 handing it over as an Arrow file or stream cost little, but the pipeline stayed as fast
-as with this thread (the machine's two cores were the limit, not the GIL) while the
-second interpreter held another 370 MB, even when it wrote through ADBC's SQLite driver
-without Python in the loop (docs/benchmarks.md).
+as with this thread (the machine's two cores were the limit, not the GIL), even when it
+wrote through ADBC's SQLite driver without Python in the loop, while the second
+interpreter held another 240-370 MB (docs/benchmarks.md).
 
 Chunks are committed in the order they were submitted, each in one transaction on the
 writer's own connection, exactly as they would be in the caller's thread; the caller
@@ -70,19 +70,24 @@ class StagingWriter:
         self._thread.start()
 
     def _serve(self) -> None:
-        with self._engine.connect() as conn:
-            checkpointer = None
-            if conn.dialect.name == "sqlite":  # checkpoints off this thread's path
-                set_autocheckpoint(conn, 0)
-                checkpointer = WalCheckpointer(self._engine)
-            try:
-                self._commit_chunks(conn, checkpointer)
-            finally:
-                if checkpointer is not None:
-                    checkpointer.stop()
-                    _restore_autocheckpoint(conn)
+        try:
+            with self._engine.connect() as conn:
+                checkpointer = None
+                if conn.dialect.name == "sqlite":  # checkpoints off this thread's path
+                    set_autocheckpoint(conn, 0)
+                    checkpointer = WalCheckpointer(self._engine)
+                try:
+                    self._commit_chunks(conn, checkpointer)
+                finally:
+                    if checkpointer is not None:
+                        checkpointer.stop()
+                        _restore_autocheckpoint(conn)
+        except BaseException as exc:  # handed to the caller, which raises it
+            with self._lock:
+                self._error = exc
 
     def _commit_chunks(self, conn: Connection, checkpointer: WalCheckpointer | None) -> None:
+        """Commit chunks until told to stop; a failed write ends it with its exception."""
         requested = 0  # the checkpoint asked for after the last commit
         while (message := self._chunks.get()) is not _DONE:
             number, args = message
@@ -93,13 +98,8 @@ class StagingWriter:
                 checkpointer.wait_for(requested - 1)
                 if checkpointer.log_bytes > MAX_WAL_BYTES:
                     checkpointer.wait_for(requested)
-            try:
-                with conn.begin():
-                    self._write(conn, *args)
-            except BaseException as exc:  # handed to the caller, which raises it
-                with self._lock:
-                    self._error = exc
-                return
+            with conn.begin():
+                self._write(conn, *args)
             with self._lock:
                 self._committed = number
             if checkpointer is not None:
