@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,38 @@ def test_stop_runs_a_last_checkpoint(tmp_path: Path) -> None:
         checkpointer.stop()
         assert checkpointer.checkpoints == 1
         set_autocheckpoint(conn, 1000)
+
+
+def test_a_failed_checkpointer_gives_the_writer_its_own_checkpoints_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The checkpointer cannot get a connection (refused at checkout): a warning says
+    so, and the writer's next chunks run with SQLite's own threshold again, so the log
+    does not grow for the rest of the pull."""
+    store = _store(tmp_path)
+
+    @sa.event.listens_for(store, "checkout")
+    def refuse_the_checkpointer(*_args: object) -> None:
+        if threading.current_thread().name == "credit-sync-wal-checkpointer":
+            raise sqlite3.OperationalError("refused by the test")
+
+    thresholds = []
+
+    def write(conn: Connection, chunk: int) -> None:
+        thresholds.append(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar())
+        conn.exec_driver_sql("INSERT INTO chunk_row VALUES (?, 0, 'x')", (chunk,))
+
+    with caplog.at_level(logging.WARNING, logger="credit_sync.staging.checkpoint"):
+        writer = StagingWriter(store, write)
+        writer.submit(1)
+        while writer.committed() < 1:  # the checkpointer has failed by the second chunk
+            time.sleep(0.01)
+        time.sleep(0.2)
+        for chunk in range(2, 6):
+            writer.submit(chunk)
+        writer.finish()
+    assert "staging WAL checkpoints stopped (OperationalError" in caplog.text
+    assert "refused by the test" in caplog.text
+    assert thresholds[1:] == [1000] * 4
+    with store.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM chunk_row").scalar() == 5

@@ -21,8 +21,8 @@ def test_a_store_the_writer_cannot_open_fails_the_caller_with_the_cause(tmp_path
         written.append(chunk)
 
     writer = StagingWriter(engine, write)
-    writer.submit(1)
     with pytest.raises(sa.exc.OperationalError, match="unable to open database file"):
+        writer.submit(1)  # raises here if the thread has failed already
         writer.finish()
     writer.close()
     assert written == []

@@ -40,8 +40,8 @@ class WalCheckpointer:
     """A thread running `PRAGMA wal_checkpoint(PASSIVE)` on its own connection each time
     it is asked (`request`), once for any number of requests made while it was busy;
     `stop` runs a last one and ends the thread. A failure (no connection, an I/O error)
-    is logged and ends the thread: SQLite checkpoints on its own again at a later
-    commit, and the pull's own writes, which would meet the same fault, report it."""
+    is logged and ends the thread; the writer then turns SQLite's own checkpoints back
+    on (`running`), and its writes, which would meet the same fault, report it."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -56,6 +56,12 @@ class WalCheckpointer:
             target=self._serve, name="credit-sync-wal-checkpointer", daemon=True
         )
         self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """False once the thread has ended (after `stop`, or on a failure)."""
+        with self._changed:
+            return self._running
 
     def request(self) -> int:
         """Ask for a checkpoint of everything committed so far; returns the request's
@@ -102,8 +108,8 @@ class WalCheckpointer:
                         return
         except Exception as exc:  # logged: the store checkpoints itself later
             log.warning(
-                "staging WAL checkpoints stopped (%s: %s); SQLite will checkpoint at a "
-                "later commit",
+                "staging WAL checkpoints stopped (%s: %s); the staging writer's commits "
+                "checkpoint again",
                 type(exc).__name__,
                 exc,
             )

@@ -91,6 +91,9 @@ class StagingWriter:
         requested = 0  # the checkpoint asked for after the last commit
         while (message := self._chunks.get()) is not _DONE:
             number, args = message
+            if checkpointer is not None and not checkpointer.running:  # it failed
+                set_autocheckpoint(conn, DEFAULT_AUTOCHECKPOINT)
+                checkpointer = None
             if checkpointer is not None:
                 # At most one commit's checkpoint outstanding, so that the log's length,
                 # known from the last checkpoint, is at most two chunks old; past the
