@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from credit_sync.staging import writer as writer_module
+from credit_sync.staging import checkpoint
 from credit_sync.staging.checkpoint import WalCheckpointer, set_autocheckpoint
 from credit_sync.staging.store import new_engine
 from credit_sync.staging.writer import StagingWriter
@@ -36,7 +36,7 @@ def test_the_writers_commits_leave_checkpoints_to_their_own_thread(
     checkpointer copies it after each commit and the writer waits for a checkpoint
     once the log is past the bound; afterwards the connection goes back to the pool
     with SQLite's threshold."""
-    monkeypatch.setattr(writer_module, "MAX_WAL_BYTES", 2 * 2**20)  # two chunks
+    monkeypatch.setattr(checkpoint, "MAX_WAL_BYTES", 2 * 2**20)  # two chunks
     store = _store(tmp_path)
     wal = Path(f"{store.url.database}-wal")
     thresholds, wal_sizes, connections = set(), [], set()

@@ -13,7 +13,7 @@ A PASSIVE checkpoint never waits for the writer or for readers; what it cannot c
 the next one copies. The log is restarted from its beginning only by a write that
 begins after a checkpoint has copied all of it: a writer that is the pipeline's
 bottleneck always begins its next chunk before, so it waits for a whole checkpoint
-whenever the log has grown past `staging.writer.MAX_WAL_BYTES`.
+whenever the log has grown past `MAX_WAL_BYTES` (`keep_up`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ import threading
 from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger(__name__)
+
+# How long the log may grow while the writer outruns the checkpoints before it waits for
+# one to catch up (`keep_up`).
+MAX_WAL_BYTES = 64 * 2**20
 
 # SQLite's default `wal_autocheckpoint`, put back on the writer's connection afterwards
 # (it goes back to the engine's pool).
@@ -63,19 +67,26 @@ class WalCheckpointer:
         with self._changed:
             return self._running
 
-    def request(self) -> int:
-        """Ask for a checkpoint of everything committed so far; returns the request's
-        number, for `wait_for`."""
+    def request(self) -> None:
+        """Ask for a checkpoint of everything committed so far."""
         with self._changed:
             self._requested += 1
             self._changed.notify_all()
-            return self._requested
 
-    def wait_for(self, number: int) -> None:
-        """Wait until a checkpoint begun after request `number` has finished (at once
-        for a number below 1, or once the thread has stopped)."""
+    def keep_up(self) -> None:
+        """Before a write: wait until at most the last request is outstanding, so that
+        the log's length, known from the last checkpoint, is at most two commits old;
+        past `MAX_WAL_BYTES`, wait for all of them, so that the write restarts the log."""
         with self._changed:
-            self._changed.wait_for(lambda: self._served >= number or not self._running)
+            latest = self._requested
+            self._wait_for(latest - 1)
+            if self.log_bytes > MAX_WAL_BYTES:
+                self._wait_for(latest)
+
+    def _wait_for(self, number: int) -> None:
+        """Wait (holding `_changed`) until a checkpoint begun after request `number` has
+        finished, or the thread has stopped."""
+        self._changed.wait_for(lambda: self._served >= number or not self._running)
 
     def stop(self) -> None:
         """A last checkpoint, then the thread ends."""

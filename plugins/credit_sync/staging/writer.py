@@ -39,10 +39,6 @@ Write = Callable[..., None]
 
 _DONE = None
 
-# How long a SQLite store's write-ahead log may grow while the writer outruns its
-# checkpoints (see staging/checkpoint.py) before it waits for one to catch up.
-MAX_WAL_BYTES = 64 * 2**20
-
 
 class StagingWriteError(RuntimeError):
     """The staging writer stopped without committing a chunk (the message says why)."""
@@ -88,25 +84,19 @@ class StagingWriter:
 
     def _commit_chunks(self, conn: Connection, checkpointer: WalCheckpointer | None) -> None:
         """Commit chunks until told to stop; a failed write ends it with its exception."""
-        requested = 0  # the checkpoint asked for after the last commit
         while (message := self._chunks.get()) is not _DONE:
             number, args = message
             if checkpointer is not None and not checkpointer.running:  # it failed
                 set_autocheckpoint(conn, DEFAULT_AUTOCHECKPOINT)
                 checkpointer = None
             if checkpointer is not None:
-                # At most one commit's checkpoint outstanding, so that the log's length,
-                # known from the last checkpoint, is at most two chunks old; past the
-                # bound, a whole checkpoint first, and this chunk restarts the log.
-                checkpointer.wait_for(requested - 1)
-                if checkpointer.log_bytes > MAX_WAL_BYTES:
-                    checkpointer.wait_for(requested)
+                checkpointer.keep_up()
             with conn.begin():
                 self._write(conn, *args)
             with self._lock:
                 self._committed = number
             if checkpointer is not None:
-                requested = checkpointer.request()
+                checkpointer.request()
 
     def submit(self, *args: Any) -> int:
         """Hand one chunk over to be committed; returns its number (1, 2, ...)."""
