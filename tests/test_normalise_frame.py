@@ -264,3 +264,24 @@ def test_payload_json_takes_column_names_as_they_are() -> None:
     ]
     frame = pl.DataFrame({k: pl.Series([r[k] for r in rows], dtype=pl.String) for k in rows[0]})
     assert payload_json(frame).to_list() == [compact_json(r) for r in rows]
+
+
+def test_chunk_query_runs_on_the_in_memory_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks' one query is collected by the in-memory engine: the default (streaming)
+    cut a chunk into thousands of tasks, each a hand-over to Polars' pool thread and back
+    (docs/benchmarks.md, seventh session of 2026-12-06)."""
+    import polars as pl
+
+    engines: list[object] = []
+    collect = pl.LazyFrame.collect
+
+    def recording(self: pl.LazyFrame, *args: object, **kwargs: object) -> pl.DataFrame:
+        engines.append(kwargs.get("engine", "auto"))
+        return collect(self, *args, **kwargs)
+
+    monkeypatch.setattr(pl.LazyFrame, "collect", recording)
+    normaliser = Normaliser(Kind.PENALTY, MAPPINGS)
+    frame = rows_frame(["CF_XDR_MC", "CF_CFLB"], [("会宁县某商店", "1")])
+    normalised = normalise_frame(normaliser, frame)
+    assert engines == ["in-memory"]
+    assert normalised.values["CF_CFLB"].to_list() == ["罚款"]

@@ -47,6 +47,9 @@ _REPR_SAFE_MIN, _REPR_SAFE_MAX = 1e-4, 1e16
 
 _CODE_TYPES = (FieldType.USCC, FieldType.PERSONAL_ID, FieldType.LEGACY_CODE)
 
+# How a chunk's query runs: whole, on the calling thread's pool (see normalise_frame).
+IN_MEMORY = "in-memory"
+
 
 @dataclass
 class NormalisedFrame:
@@ -74,7 +77,11 @@ def normalise_frame(normaliser: Normaliser, frame: pl.DataFrame) -> NormalisedFr
     checks = [
         _FieldCheck(normaliser, i, f, frame.schema[f.code]) for i, f in enumerate(normaliser.fields)
     ]
-    computed = frame.lazy().select(chain.from_iterable(c.expressions for c in checks)).collect()
+    # The in-memory engine: Polars 2's default for a query (streaming) split this chunk
+    # into morsels run as a few thousand tasks, each handed to Polars' pool thread and
+    # back; the pull then waited for those hand-overs (docs/benchmarks.md).
+    query = frame.lazy().select(chain.from_iterable(c.expressions for c in checks))
+    computed = query.collect(engine=IN_MEMORY)
     left = computed.select(pl.col(c.rest for c in checks).any()).row(0)
     values: list[pl.Series] = []
     notes: list[pl.Series] = []
