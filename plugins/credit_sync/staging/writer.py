@@ -17,11 +17,17 @@ writer's own connection, exactly as they would be in the caller's thread; the ca
 learns which are committed (`committed`) and waits for all of them (`finish`) before it
 moves a watermark. On SQLite the write-ahead log is checkpointed by a thread of its own
 (`staging/checkpoint.py`), not by the writer's commits.
+
+While a writer runs, Python's threads take turns on the GIL every `SWITCH_INTERVAL`
+instead of every 5 ms: the extraction's thread, back from a Polars call that released
+the GIL, otherwise waited up to 5 ms for the writer to finish a stretch of Python (its
+content hashes, its parameters), many times a chunk (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +42,35 @@ from credit_sync.staging.checkpoint import (
 
 # A write: the staging connection (in a transaction) and the submitted arguments.
 Write = Callable[..., None]
+
+SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
+
+
+class _GilTurns:
+    """The interpreter's switch interval at most `SWITCH_INTERVAL` while any writer runs
+    (a process-wide setting: the value before the first writer comes back after the
+    last)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._writers = 0
+        self._before = sys.getswitchinterval()
+
+    def begin(self) -> None:
+        with self._lock:
+            if not self._writers:
+                self._before = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._before, SWITCH_INTERVAL))
+            self._writers += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._writers -= 1
+            if not self._writers:
+                sys.setswitchinterval(self._before)
+
+
+_gil_turns = _GilTurns()
 
 _DONE = None
 
@@ -66,6 +101,7 @@ class StagingWriter:
         self._thread.start()
 
     def _serve(self) -> None:
+        _gil_turns.begin()
         try:
             with self._engine.connect() as conn:
                 checkpointer = None
@@ -81,6 +117,8 @@ class StagingWriter:
         except BaseException as exc:  # handed to the caller, which raises it
             with self._lock:
                 self._error = exc
+        finally:
+            _gil_turns.end()
 
     def _commit_chunks(self, conn: Connection, checkpointer: WalCheckpointer | None) -> None:
         """Commit chunks until told to stop; a failed write ends it with its exception."""
