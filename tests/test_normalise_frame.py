@@ -269,7 +269,7 @@ def test_payload_json_takes_column_names_as_they_are() -> None:
 def test_chunk_query_runs_on_the_in_memory_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     """The checks' one query is collected by the in-memory engine: the default (streaming)
     cut a chunk into thousands of tasks, each a hand-over to Polars' pool thread and back
-    (docs/benchmarks.md, seventh session of 2026-12-06)."""
+    (docs/benchmarks.md, sixth session of 2026-12-06)."""
     import polars as pl
 
     engines: list[object] = []

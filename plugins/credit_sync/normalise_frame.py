@@ -47,7 +47,7 @@ _REPR_SAFE_MIN, _REPR_SAFE_MAX = 1e-4, 1e16
 
 _CODE_TYPES = (FieldType.USCC, FieldType.PERSONAL_ID, FieldType.LEGACY_CODE)
 
-# How a chunk's query runs: whole, on the calling thread's pool (see normalise_frame).
+# Polars' engine for a chunk's one query of checks (see normalise_frame).
 IN_MEMORY = "in-memory"
 
 
