@@ -54,7 +54,7 @@ class _GilTurns:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._writers = 0
-        self._before = sys.getswitchinterval()
+        self._before = 0.0  # the interval the first running writer found
 
     def begin(self) -> None:
         with self._lock:
@@ -124,11 +124,12 @@ class StagingWriter:
         """Commit chunks until told to stop; a failed write ends it with its exception."""
         while (message := self._chunks.get()) is not _DONE:
             number, args = message
-            if checkpointer is not None and not checkpointer.running:  # it failed
-                set_autocheckpoint(conn, DEFAULT_AUTOCHECKPOINT)
-                checkpointer = None
             if checkpointer is not None:
-                checkpointer.keep_up()
+                if checkpointer.running:
+                    checkpointer.keep_up()
+                else:  # it failed: SQLite checkpoints from this connection's commits again
+                    set_autocheckpoint(conn, DEFAULT_AUTOCHECKPOINT)
+                    checkpointer = None
             with conn.begin():
                 self._write(conn, *args)
             with self._lock:
